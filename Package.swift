@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top (each a target; a reader finds any layer in one look at Sources/):
+//   CBLAS / CJPEG / CPNG / CKernels   system libraries and C hot loops
+//   SwiftCapTensor    tensor type, GEMM backends, ops; knows nothing of models
+//   SwiftCapFormats   safetensors, GGUF, PyTorch (zip + legacy pickle), ONNX
+//   SwiftCapImage     JPEG/PNG decoding, EXIF orientation, model preprocessing
+//   SwiftCapText      tokenizers (GPT-2 BPE, CLIP BPE, WordPiece)
+//   SwiftCapMetrics   BLEU, ROUGE-L, CIDEr-D, PTB tokenisation
+//   SwiftCapModels    one file per architecture
+//   SwiftCapPipelines detect -> concepts -> decode
+//   SwiftCap          umbrella library (the public API)
+//   swiftcap          command-line tools (thin subcommands)
+let package = Package(
+    name: "SwiftCap",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "SwiftCap", targets: ["SwiftCap"]),
+        .executable(name: "swiftcap", targets: ["swiftcap"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .target(name: "CKernels", path: "Sources/CKernels",
+                cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
+        .target(name: "SwiftCapTensor",
+                dependencies: [
+                    "CKernels",
+                    .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                ]),
+        .target(name: "SwiftCapFormats", dependencies: ["SwiftCapTensor"]),
+        .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG"]),
+        .target(name: "SwiftCapText"),
+        .target(name: "SwiftCapMetrics"),
+        .target(name: "SwiftCapModels",
+                dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
+        .target(name: "SwiftCapPipelines",
+                dependencies: ["SwiftCapModels", "SwiftCapMetrics"]),
+        .target(name: "SwiftCap",
+                dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
+                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines"]),
+        .executableTarget(name: "swiftcap",
+                          dependencies: ["SwiftCap",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "SwiftCapTensorTests", dependencies: ["SwiftCapTensor"]),
+        .testTarget(name: "SwiftCapFormatsTests", dependencies: ["SwiftCapFormats"]),
+        .testTarget(name: "SwiftCapImageTests", dependencies: ["SwiftCapImage"]),
+        .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText"]),
+        .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics"]),
+        .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
+        .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),
+    ],
+    // Language mode 5: kernels share raw buffers across worker threads, which strict
+    // Sendable checking cannot express without wrappers on every hot loop.
+    swiftLanguageModes: [.v5]
+)

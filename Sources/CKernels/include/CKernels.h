@@ -1,0 +1,17 @@
+#ifndef SWIFTCAP_CKERNELS_H
+#define SWIFTCAP_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// CPU feature bits detected with cpuid (x86-64); all zero elsewhere.
+typedef struct {
+    int avx2, fma, avx512f, avx512bw, avx512vnni, avx512bf16, amx_tile, amx_bf16, amx_int8, neon;
+} sc_cpu_features;
+
+sc_cpu_features sc_detect_cpu_features(void);
+
+/// Reference single-threaded sgemm, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
+void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+#endif

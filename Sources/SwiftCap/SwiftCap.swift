@@ -1,0 +1,8 @@
+// The public API: one import gives every layer.
+@_exported import SwiftCapTensor
+@_exported import SwiftCapFormats
+@_exported import SwiftCapImage
+@_exported import SwiftCapText
+@_exported import SwiftCapMetrics
+@_exported import SwiftCapModels
+@_exported import SwiftCapPipelines

@@ -1,0 +1,1 @@
+// SwiftCapFormats: see Package.swift for where this layer sits.

@@ -1,0 +1,1 @@
+// SwiftCapImage: see Package.swift for where this layer sits.

@@ -1,0 +1,1 @@
+// SwiftCapMetrics: see Package.swift for where this layer sits.

@@ -1,0 +1,1 @@
+// SwiftCapModels: see Package.swift for where this layer sits.

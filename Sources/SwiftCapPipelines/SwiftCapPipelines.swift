@@ -1,0 +1,1 @@
+// SwiftCapPipelines: see Package.swift for where this layer sits.

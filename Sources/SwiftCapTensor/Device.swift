@@ -1,0 +1,67 @@
+import Foundation
+import Dispatch
+import CKernels
+
+/// CPU features reported by cpuid (x86-64) or the architecture (ARM).
+public struct CPUFeatures: Sendable, CustomStringConvertible {
+    public let avx2, fma, avx512f, avx512bw, avx512vnni, avx512bf16, amxTile, amxBF16, amxInt8, neon: Bool
+
+    public static func detect() -> CPUFeatures {
+        let f = sc_detect_cpu_features()
+        return CPUFeatures(avx2: f.avx2 != 0, fma: f.fma != 0, avx512f: f.avx512f != 0, avx512bw: f.avx512bw != 0,
+                           avx512vnni: f.avx512vnni != 0, avx512bf16: f.avx512bf16 != 0, amxTile: f.amx_tile != 0,
+                           amxBF16: f.amx_bf16 != 0, amxInt8: f.amx_int8 != 0, neon: f.neon != 0)
+    }
+
+    public var names: [String] {
+        var n: [String] = []
+        if avx2 { n.append("avx2") }
+        if fma { n.append("fma") }
+        if avx512f { n.append("avx512f") }
+        if avx512bw { n.append("avx512bw") }
+        if avx512vnni { n.append("avx512vnni") }
+        if avx512bf16 { n.append("avx512bf16") }
+        if amxTile { n.append("amx-tile") }
+        if amxBF16 { n.append("amx-bf16") }
+        if amxInt8 { n.append("amx-int8") }
+        if neon { n.append("neon") }
+        return n
+    }
+
+    public var description: String { names.isEmpty ? "(none detected)" : names.joined(separator: " ") }
+}
+
+/// Where tensor work runs: a thread count and a GEMM backend. Passed explicitly to every op;
+/// there is no global device.
+public struct Device: Sendable {
+    public let threads: Int
+    public let gemm: any GEMMBackend
+
+    /// Number of cores the OS reports as active.
+    public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// A CPU device. `threads` defaults to the number of cores; `gemm` to the best backend on this platform.
+    public init(threads: Int? = nil, gemm: (any GEMMBackend)? = nil) {
+        let t = max(1, threads ?? Device.availableCores)
+        self.threads = t
+        self.gemm = gemm ?? defaultGEMMBackend(threads: t)
+    }
+
+    /// The default CPU device (all cores, platform BLAS).
+    public static func cpu(threads: Int? = nil) -> Device { Device(threads: threads) }
+
+    /// Runs `body(chunkStart, chunkEnd)` over `0..<n` split into at most `threads` contiguous chunks.
+    /// Small problems (`n * costPerItem` below ~32k) run inline on the calling thread.
+    public func parallelFor(_ n: Int, costPerItem: Int = 1, _ body: (Int, Int) -> Void) {
+        if n <= 0 { return }
+        let work = n * max(1, costPerItem)
+        let chunks = min(threads, n, max(1, work / 32_768))
+        if chunks <= 1 { body(0, n); return }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let start = n * c / chunks, end = n * (c + 1) / chunks
+                if start < end { body(start, end) }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// SwiftCapText: see Package.swift for where this layer sits.
