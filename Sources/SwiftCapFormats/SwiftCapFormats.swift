@@ -1,1 +1,0 @@
-// SwiftCapFormats: see Package.swift for where this layer sits.
