@@ -199,6 +199,10 @@ public struct TorchCheckpoint: TensorSource {
             throw FormatError.badTensor(file: file.name, name: name, detail: "size \(t.shape), stride \(t.strides), offset \(t.storageOffset) reach element \(last) of a storage with \(available) elements")
         }
         let span = last - t.storageOffset + 1
+        // zero strides can describe far more elements than are stored; refuse absurd expansions
+        guard count <= span || count <= 1 << 24 else {
+            throw FormatError.badTensor(file: file.name, name: name, detail: "size \(t.shape) with stride \(t.strides) expands \(span) stored elements to \(count)")
+        }
         let flat = try file.tensor(offset: range.lowerBound + t.storageOffset * es, type: s.dtype.elementType, shape: [span], tensorName: name)
         let view = Tensor(storage: flat.storage, shape: t.shape, strides: t.strides, offset: flat.offset)
         return view.isContiguous ? view : view.contiguous()
