@@ -123,8 +123,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     /// True when `GGUFFile.loadTensor` can dequantize this type.
     public var isSupported: Bool {
         switch self {
-        case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K: return true
-        default: return false
+        // Q8_1 and Q8_K are intermediate types for dot products; gguf-py has no dequantizer to test against
+        case .q8_1, .q8_K: return false
+        default: return true
         }
     }
 
@@ -136,7 +137,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 /// `general.alignment` (default 32). Tensors are named as in the file; `TensorInfo.shape` is
 /// row-major (the reverse of GGUF's `ne` order, so `token_embd.weight` is `[vocab, dim]`).
 /// F32 tensors are returned zero-copy when aligned; F16/BF16/integer types are converted and
-/// Q8_0, Q4_0, Q4_1, Q4_K and Q6_K blocks are dequantized to fp32.
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K blocks are dequantized to fp32
+/// (Q8_1/Q8_K, intermediate types, and the IQ types are not).
 public struct GGUFFile: TensorSource {
     public struct TensorEntry: Sendable, Equatable {
         public var name: String
@@ -334,6 +336,11 @@ public enum GGMLDequant {
             case .q4_1: q4_1(p, y)
             case .q4_K: q4_K(p, y)
             case .q6_K: q6_K(p, y)
+            case .q5_0: q5_0(p, y)
+            case .q5_1: q5_1(p, y)
+            case .q2_K: q2_K(p, y)
+            case .q3_K: q3_K(p, y)
+            case .q5_K: q5_K(p, y)
             default: y.update(repeating: .nan, count: n)
             }
         }
@@ -362,6 +369,117 @@ public enum GGMLDequant {
             let q = p.load(fromByteOffset: 4 + j, as: UInt8.self)
             y[j] = d * Float(q & 0x0f) + m
             y[j + 16] = d * Float(q >> 4) + m
+        }
+    }
+
+    /// Q5_0: d (f16), 32 high bits (u32), 16 bytes of nibbles. x = d·((nibble | high << 4) − 16).
+    static func q5_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 0)
+        let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        for j in 0..<16 {
+            let q = UInt32(p.load(fromByteOffset: 6 + j, as: UInt8.self))
+            let h0 = ((qh >> UInt32(j)) << 4) & 0x10
+            let h1 = (qh >> UInt32(j + 12)) & 0x10
+            y[j] = d * Float(Int((q & 0x0f) | h0) - 16)
+            y[j + 16] = d * Float(Int((q >> 4) | h1) - 16)
+        }
+    }
+
+    /// Q5_1: d (f16), m (f16), 32 high bits, 16 bytes of nibbles. x = d·(nibble | high << 4) + m.
+    static func q5_1(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 0), m = f16(p, 2)
+        let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        for j in 0..<16 {
+            let q = UInt32(p.load(fromByteOffset: 8 + j, as: UInt8.self))
+            let h0 = ((qh >> UInt32(j)) << 4) & 0x10
+            let h1 = (qh >> UInt32(j + 12)) & 0x10
+            y[j] = d * Float((q & 0x0f) | h0) + m
+            y[j + 16] = d * Float((q >> 4) | h1) + m
+        }
+    }
+
+    /// Q2_K: 16 scale bytes (low nibble scale, high nibble min), 64 bytes of 2-bit values, d, dmin (f16);
+    /// 16 sub-blocks of 16. x = d·scale·q − dmin·min.
+    static func q2_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 80), dmin = f16(p, 82)
+        var out = y
+        var isc = 0
+        for half in 0..<2 {
+            let q = p + 16 + 32 * half
+            for j in 0..<4 {
+                let shift = UInt8(2 * j)
+                for part in 0..<2 {
+                    let sc = p.load(fromByteOffset: isc, as: UInt8.self)
+                    isc += 1
+                    let dl = d * Float(sc & 0x0f), ml = dmin * Float(sc >> 4)
+                    for l in 0..<16 {
+                        let v = (q.load(fromByteOffset: l + 16 * part, as: UInt8.self) >> shift) & 3
+                        out[l] = dl * Float(v) - ml
+                    }
+                    out += 16
+                }
+            }
+        }
+    }
+
+    /// Q3_K: 32 bytes of high-bit masks, 64 bytes of 2-bit values, 12 bytes of packed 6-bit scales, d (f16);
+    /// 16 sub-blocks of 16. x = d·(scale − 32)·(q − (high bit ? 0 : 4)).
+    static func q3_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 108)
+        let hm = p, qs = p + 32
+        var aux = [UInt32](repeating: 0, count: 4)
+        for i in 0..<3 { aux[i] = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 96 + 4 * i, as: UInt32.self)) }
+        let kmask1: UInt32 = 0x0303_0303, kmask2: UInt32 = 0x0f0f_0f0f
+        let tmp = aux[2]
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4)
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4)
+        aux[0] = (aux[0] & kmask2) | ((tmp & kmask1) << 4)
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4)
+        func scale(_ i: Int) -> Float {
+            Float(Int8(bitPattern: UInt8(truncatingIfNeeded: aux[i / 4] >> UInt32(8 * (i % 4))))) - 32
+        }
+        var out = y
+        var isc = 0
+        var m: UInt8 = 1
+        for half in 0..<2 {
+            let q = qs + 32 * half
+            for j in 0..<4 {
+                let shift = UInt8(2 * j)
+                for part in 0..<2 {
+                    let dl = d * scale(isc)
+                    isc += 1
+                    for l in 0..<16 {
+                        let idx = l + 16 * part
+                        let low = Int((q.load(fromByteOffset: idx, as: UInt8.self) >> shift) & 3)
+                        let high = hm.load(fromByteOffset: idx, as: UInt8.self) & m != 0 ? 0 : 4
+                        out[l] = dl * Float(low - high)
+                    }
+                    out += 16
+                }
+                m <<= 1
+            }
+        }
+    }
+
+    /// Q5_K: d, dmin (f16), 12 bytes of 6-bit scales/mins (as Q4_K), 32 bytes of high bits, 128 bytes of nibbles.
+    static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 0), dmin = f16(p, 2)
+        let scales = p + 4, qh = p + 16, ql = p + 48
+        var u1: UInt8 = 1, u2: UInt8 = 2
+        for g in 0..<4 {
+            let (sc1, m1) = scaleMinK4(2 * g, scales)
+            let (sc2, m2) = scaleMinK4(2 * g + 1, scales)
+            let d1 = d * sc1, mm1 = dmin * m1, d2 = d * sc2, mm2 = dmin * m2
+            let q = ql + 32 * g
+            let out = y + 64 * g
+            for l in 0..<32 {
+                let v = q.load(fromByteOffset: l, as: UInt8.self)
+                let h = qh.load(fromByteOffset: l, as: UInt8.self)
+                out[l] = d1 * Float(Int(v & 0x0f) + (h & u1 != 0 ? 16 : 0)) - mm1
+                out[l + 32] = d2 * Float(Int(v >> 4) + (h & u2 != 0 ? 16 : 0)) - mm2
+            }
+            u1 <<= 2
+            u2 <<= 2
         }
     }
 
