@@ -289,6 +289,17 @@ public struct GGUFFile: TensorSource {
         entry(name).map { TensorInfo(dtype: GGMLType.name(code: $0.typeCode), shape: $0.shape) }
     }
 
+    /// The stored (possibly quantized) bytes of a tensor, for kernels that work on blocks directly.
+    /// Valid while this `GGUFFile` (its `file`) is alive. Rows of `ne[0]` elements are
+    /// `ne[0] / type.blockSize * type.bytesPerBlock` bytes each.
+    public func rawData(_ name: String) throws -> (type: GGMLType, bytes: UnsafeRawBufferPointer) {
+        guard let e = entry(name) else { throw WeightError.missing(name: name, source: file.name) }
+        guard let type = e.type else {
+            throw WeightError.unsupportedDType(name: name, dtype: GGMLType.name(code: e.typeCode), source: file.name)
+        }
+        return (type, try file.slice(offset: dataStart + e.offset, length: e.byteCount, what: "data of tensor '\(name)'"))
+    }
+
     public func loadTensor(_ name: String) throws -> Tensor {
         guard let e = entry(name) else { throw WeightError.missing(name: name, source: file.name) }
         guard let type = e.type, type.isSupported else {

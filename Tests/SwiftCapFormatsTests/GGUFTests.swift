@@ -85,6 +85,13 @@ final class GGUFTests: XCTestCase {
         }
         XCTAssertEqual(seenTypes, ["F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K"])
         XCTAssertTrue(try g.loadTensor("f32").storage.owner === g.file, "aligned F32 is zero-copy")
+        // raw block access dequantizes row by row to the same values
+        let raw = try g.rawData("rand_q4_k")
+        XCTAssertEqual(raw.type, .q4_K)
+        XCTAssertEqual(raw.bytes.count, 2 * 2 * 144)
+        var row = [Float](repeating: 0, count: 512)
+        row.withUnsafeMutableBufferPointer { GGMLDequant.dequantize(.q4_K, blocks: 2, src: raw.bytes.baseAddress! + 288, dst: $0.baseAddress!) }
+        XCTAssertEqual(row, try g.loadTensor("rand_q4_k").row(1).scalars)
     }
 
     func testVersion2Header() throws {
