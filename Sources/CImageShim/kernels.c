@@ -10,7 +10,7 @@ static inline uint8_t cis_clip8(int v) {
     return (uint8_t)(v >> CIS_PRECISION_BITS);
 }
 
-void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, uint8_t *dst,
+void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int src_col_shift, uint8_t *dst,
                     int dst_stride, int y0, int y1, int x0, int x1,
                     const int32_t *bounds, const int32_t *kk, int ksize) {
     for (int y = y0; y < y1; y++) {
@@ -19,7 +19,7 @@ void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, uint
         for (int xx = x0; xx < x1; xx++) {
             const int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
             const int32_t *k = kk + (size_t)xx * (size_t)ksize;
-            const uint8_t *p = in + (size_t)xmin * 3;
+            const uint8_t *p = in + (size_t)(xmin - src_col_shift) * 3;
             int s0 = 1 << (CIS_PRECISION_BITS - 1), s1 = s0, s2 = s0;
             for (int x = 0; x < xmax; x++) {
                 const int32_t w = k[x];

@@ -112,9 +112,11 @@ public struct PixelRect: Sendable, Equatable {
 }
 
 extension Device {
-    /// Pillow's `Image.resize((width, height), filter)` for an RGB image, bit for bit: separable
-    /// convolution with the kernel widened by the downscale factor (antialiasing), 22-bit fixed-point
-    /// taps, horizontal pass first, each pass rounded and clipped to 8 bits.
+    /// Pillow's `Image.resize((width, height), filter)` for an RGB image, bit for bit (Pillow 13's
+    /// `ImagingResampleInner`): separable convolution with the kernel widened by the downscale factor
+    /// (antialiasing), 22-bit fixed-point taps, each pass rounded and clipped to 8 bits. The pass
+    /// order is Pillow's: vertical first when the height shrinks by more than twice as many pixels
+    /// as the width does (`inH - height > 0 && inH - height > (inW - width) * 2`), else horizontal first.
     ///
     /// `crop`, when given, is a rectangle of the resized image: only those output pixels are
     /// computed (identical to resizing everything and cropping, at a fraction of the work).
@@ -129,79 +131,99 @@ extension Device {
             throw ImageError.invalidArgument(op: "resize", "crop \(r) outside \(width)x\(height)")
         }
         let inW = image.width, inH = image.height
-        let needH = width != inW, needV = height != inH
-        let horizontal = needH ? try ResampleCoefficients(inSize: inW, outSize: width, filter: filter) : nil
-        let vertical = needV ? try ResampleCoefficients(inSize: inH, outSize: height, filter: filter) : nil
-
-        // Source rows the vertical pass reads (all crop rows when there is no vertical pass).
-        let firstRow: Int, lastRow: Int
-        if let v = vertical {
-            firstRow = Int(v.bounds[r.y * 2])
-            let last = r.y + r.height - 1
-            lastRow = Int(v.bounds[last * 2]) + Int(v.bounds[last * 2 + 1])
-        } else {
-            firstRow = r.y
-            lastRow = r.y + r.height
-        }
-        let rows = lastRow - firstRow
-        let outStride = r.width * 3
+        let horizontal = width != inW ? try ResampleCoefficients(inSize: inW, outSize: width, filter: filter) : nil
+        let vertical = height != inH ? try ResampleCoefficients(inSize: inH, outSize: height, filter: filter) : nil
+        let verticalFirst = (inH - height) > 0 && (inH - height) > (inW - width) * 2
 
         return try image.pixels.withUnsafeBufferPointer { srcBuf -> RGBImage in
             guard let src = srcBuf.baseAddress else {
                 throw ImageError.invalidArgument(op: "resize", "empty image")
             }
-            // Horizontal pass: rows [firstRow, lastRow), crop columns -> temp [rows, r.width, 3].
-            var temp: [UInt8] = []
-            if let h = horizontal {
-                temp = [UInt8](repeating: 0, count: rows * outStride)
-                temp.withUnsafeMutableBufferPointer { dst in
-                    h.bounds.withUnsafeBufferPointer { b in
-                        h.weights.withUnsafeBufferPointer { k in
-                            let d = dst.baseAddress!, bp = b.baseAddress!, kp = k.baseAddress!
-                            parallelFor(rows, costPerItem: r.width * h.ksize * 3) { y0, y1 in
-                                cis_resample_h(src, Int32(inW * 3), Int32(firstRow), d + y0 * outStride,
-                                               Int32(outStride), Int32(y0), Int32(y1), Int32(r.x),
-                                               Int32(r.x + r.width), bp, kp, Int32(h.ksize))
-                            }
-                        }
+            let pixels: [UInt8]
+            switch (horizontal, vertical) {
+            case (nil, nil):
+                pixels = copyRect(src, stride: inW * 3, x: r.x, y: r.y, width: r.width, height: r.height)
+            case (let h?, nil):
+                pixels = horizontalPass(src, stride: inW * 3, rowOffset: r.y, colShift: 0, rows: r.height,
+                                        columns: r.x..<(r.x + r.width), h)
+            case (nil, let v?):
+                pixels = verticalPass(src + r.x * 3, stride: inW * 3, rowShift: 0, rows: r.y..<(r.y + r.height),
+                                      width: r.width, v)
+            case (let h?, let v?):
+                if verticalFirst {
+                    // source columns the crop's output columns read
+                    let last = r.x + r.width - 1
+                    let c0 = Int(h.bounds[r.x * 2]), c1 = Int(h.bounds[last * 2]) + Int(h.bounds[last * 2 + 1])
+                    let mid = verticalPass(src + c0 * 3, stride: inW * 3, rowShift: 0, rows: r.y..<(r.y + r.height),
+                                           width: c1 - c0, v)
+                    pixels = mid.withUnsafeBufferPointer {
+                        horizontalPass($0.baseAddress!, stride: (c1 - c0) * 3, rowOffset: 0, colShift: c0,
+                                       rows: r.height, columns: r.x..<(r.x + r.width), h)
+                    }
+                } else {
+                    // source rows the crop's output rows read
+                    let last = r.y + r.height - 1
+                    let r0 = Int(v.bounds[r.y * 2]), r1 = Int(v.bounds[last * 2]) + Int(v.bounds[last * 2 + 1])
+                    let mid = horizontalPass(src, stride: inW * 3, rowOffset: r0, colShift: 0, rows: r1 - r0,
+                                             columns: r.x..<(r.x + r.width), h)
+                    pixels = mid.withUnsafeBufferPointer {
+                        verticalPass($0.baseAddress!, stride: r.width * 3, rowShift: r0, rows: r.y..<(r.y + r.height),
+                                     width: r.width, v)
                     }
                 }
             }
-            func passVertical(_ mid: UnsafePointer<UInt8>, stride: Int, shift: Int) -> [UInt8] {
-                var out = [UInt8](repeating: 0, count: r.height * outStride)
-                guard let v = vertical else { return out }
-                out.withUnsafeMutableBufferPointer { dst in
-                    v.bounds.withUnsafeBufferPointer { b in
-                        v.weights.withUnsafeBufferPointer { k in
-                            let d = dst.baseAddress!, bp = b.baseAddress!, kp = k.baseAddress!
-                            parallelFor(r.height, costPerItem: r.width * v.ksize * 3) { y0, y1 in
-                                cis_resample_v(mid, Int32(stride), Int32(shift), d + y0 * outStride,
-                                               Int32(outStride), Int32(r.y + y0), Int32(r.y + y1),
-                                               Int32(r.width), bp, kp, Int32(v.ksize))
-                            }
-                        }
-                    }
-                }
-                return out
-            }
-            let result: [UInt8]
-            switch (horizontal != nil, vertical != nil) {
-            case (true, true):
-                result = temp.withUnsafeBufferPointer { passVertical($0.baseAddress!, stride: outStride, shift: firstRow) }
-            case (true, false):
-                result = temp
-            case (false, true):
-                result = passVertical(src + r.x * 3, stride: inW * 3, shift: 0)
-            case (false, false):
-                var out = [UInt8](repeating: 0, count: r.height * outStride)
-                out.withUnsafeMutableBufferPointer { dst in
-                    for y in 0..<r.height {
-                        (dst.baseAddress! + y * outStride).update(from: src + ((r.y + y) * inW + r.x) * 3, count: outStride)
-                    }
-                }
-                result = out
-            }
-            return RGBImage(unchecked: r.width, height: r.height, pixels: result, alpha: nil)
+            return RGBImage(unchecked: r.width, height: r.height, pixels: pixels, alpha: nil)
         }
+    }
+
+    /// Rows [rowOffset, rowOffset + rows) of `src`, output columns `columns` -> [rows, columns.count, 3].
+    func horizontalPass(_ src: UnsafePointer<UInt8>, stride: Int, rowOffset: Int, colShift: Int, rows: Int,
+                        columns: Range<Int>, _ h: ResampleCoefficients) -> [UInt8] {
+        let outStride = columns.count * 3
+        var out = [UInt8](repeating: 0, count: rows * outStride)
+        out.withUnsafeMutableBufferPointer { dst in
+            h.bounds.withUnsafeBufferPointer { b in
+                h.weights.withUnsafeBufferPointer { k in
+                    guard let d = dst.baseAddress, let bp = b.baseAddress, let kp = k.baseAddress else { return }
+                    parallelFor(rows, costPerItem: columns.count * h.ksize * 3) { y0, y1 in
+                        cis_resample_h(src, Int32(stride), Int32(rowOffset), Int32(colShift), d + y0 * outStride,
+                                       Int32(outStride), Int32(y0), Int32(y1), Int32(columns.lowerBound),
+                                       Int32(columns.upperBound), bp, kp, Int32(h.ksize))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Output rows `rows` (source row index = bounds - rowShift), `width` pixels from `src` -> [rows.count, width, 3].
+    func verticalPass(_ src: UnsafePointer<UInt8>, stride: Int, rowShift: Int, rows: Range<Int>, width: Int,
+                      _ v: ResampleCoefficients) -> [UInt8] {
+        let outStride = width * 3
+        var out = [UInt8](repeating: 0, count: rows.count * outStride)
+        out.withUnsafeMutableBufferPointer { dst in
+            v.bounds.withUnsafeBufferPointer { b in
+                v.weights.withUnsafeBufferPointer { k in
+                    guard let d = dst.baseAddress, let bp = b.baseAddress, let kp = k.baseAddress else { return }
+                    parallelFor(rows.count, costPerItem: width * v.ksize * 3) { y0, y1 in
+                        cis_resample_v(src, Int32(stride), Int32(rowShift), d + y0 * outStride, Int32(outStride),
+                                       Int32(rows.lowerBound + y0), Int32(rows.lowerBound + y1), Int32(width),
+                                       bp, kp, Int32(v.ksize))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func copyRect(_ src: UnsafePointer<UInt8>, stride: Int, x: Int, y: Int, width: Int, height: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        out.withUnsafeMutableBufferPointer { dst in
+            guard let d = dst.baseAddress else { return }
+            for row in 0..<height {
+                (d + row * width * 3).update(from: src + (y + row) * stride + x * 3, count: width * 3)
+            }
+        }
+        return out
     }
 }

@@ -87,7 +87,8 @@ final class DecodeTests: XCTestCase {
         XCTAssertNil(parse(tiff(true, tag: 0x0110, type: 3, value: 6)), "other tag")
         XCTAssertNil(parse(tiff(true, tag: 0x0112, type: 2, value: 6)), "wrong type")
         let good = tiff(true, tag: 0x0112, type: 3, value: 6)
-        for cut in 0..<(good.count - 6) {  // the value field ends 6 bytes before the end XCTAssertNil(parse(Array(good.prefix(cut))), "cut at \(cut)") }
+        // the orientation value field ends 6 bytes before the end of this structure
+        for cut in 0..<(good.count - 6) { XCTAssertNil(parse(Array(good.prefix(cut))), "cut at \(cut)") }
         XCTAssertNil(parse([0x49, 0x49, 42, 0, 0xFF, 0xFF, 0xFF, 0x7F]), "IFD offset past the end")
     }
 

@@ -58,8 +58,8 @@ void cis_orient(const uint8_t *src, int w, int h, int ch, int orientation, uint8
 
 /// Pillow ImagingResampleHorizontal_8bpc for RGB rows: for rows y in [y0, y1) and output columns
 /// xx in [x0, x1): dst[(y - y0) * dst_stride + (xx - x0) * 3 + c] =
-/// clip8(sum_k src[(y + src_row_offset) * src_stride + (bounds[2xx] + k) * 3 + c] * kk[xx * ksize + k]).
-void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, uint8_t *dst,
+/// clip8(sum_k src[(y + src_row_offset) * src_stride + (bounds[2xx] - src_col_shift + k) * 3 + c] * kk[xx * ksize + k]).
+void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int src_col_shift, uint8_t *dst,
                     int dst_stride, int y0, int y1, int x0, int x1,
                     const int32_t *bounds, const int32_t *kk, int ksize);
 
