@@ -63,19 +63,27 @@ void cis_resample_v(const uint8_t *src, int src_stride, int src_row_shift, uint8
 void cis_normalize_chw(const uint8_t *src, int w, int h, int y0, int y1, float *dst, int mode,
                        const float *mean, const float *std) {
     const size_t plane = (size_t)w * (size_t)h;
+    // 256-entry table per channel, each entry computed with the reference formula in float32,
+    // so the lookup gives the same bits as evaluating the formula per pixel.
+    float table[3][256];
     for (int c = 0; c < 3; c++) {
         const float m = mean[c], s = std[c];
-        for (int y = y0; y < y1; y++) {
-            const uint8_t *in = src + (size_t)y * (size_t)w * 3 + c;
-            float *o = dst + (size_t)c * plane + (size_t)y * (size_t)w;
+        for (int v = 0; v < 256; v++) {
             if (mode == 0) {
-                for (int x = 0; x < w; x++) {
-                    const float unit = (float)in[x * 3] / 255.0f;   // torchvision: to float, / 255
-                    o[x] = (unit - m) / s;
-                }
+                const float unit = (float)v / 255.0f;   // torchvision: to float, / 255
+                table[c][v] = (unit - m) / s;
             } else {
-                for (int x = 0; x < w; x++) o[x] = ((float)in[x * 3] - m) / s;
+                table[c][v] = ((float)v - m) / s;
             }
+        }
+    }
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *in = src + (size_t)y * (size_t)w * 3;
+        float *o0 = dst + (size_t)y * (size_t)w, *o1 = o0 + plane, *o2 = o1 + plane;
+        for (int x = 0; x < w; x++) {
+            o0[x] = table[0][in[x * 3]];
+            o1[x] = table[1][in[x * 3 + 1]];
+            o2[x] = table[2][in[x * 3 + 2]];
         }
     }
 }
