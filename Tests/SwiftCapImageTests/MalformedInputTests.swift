@@ -150,13 +150,16 @@ final class MalformedInputTests: XCTestCase {
     func testPNGHeaderClaimingHugeSizeIsRefusedBeforeAllocating() throws {
         let dir = try Fixtures.temporaryDirectory(self)
         func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
-        let ihdr = be32(50000) + be32(50000) + [8, 2, 0, 0, 0]
-        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr)
-            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
-        let url = dir.appendingPathComponent("huge.png")
-        try Data(png).write(to: url)
-        XCTAssertThrowsError(try decoder.decode(contentsOf: url)) { e in
-            XCTAssertEqual(e as? ImageError, .tooLarge(file: url.path, width: 50000, height: 50000, limit: 100_000_000))
+        // 50000 x 50000 (2.5 gigapixels), and sizes past libpng's own 1,000,000-per-side default
+        for (w, h) in [(50000, 50000), (2_000_000, 51), (3, 2_000_000_000), (10001, 10000)] {
+            let ihdr = be32(UInt32(w)) + be32(UInt32(h)) + [8, 2, 0, 0, 0]
+            let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr)
+                + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+            let url = dir.appendingPathComponent("huge-\(w)x\(h).png")
+            try Data(png).write(to: url)
+            XCTAssertThrowsError(try decoder.decode(contentsOf: url)) { e in
+                XCTAssertEqual(e as? ImageError, .tooLarge(file: url.path, width: w, height: h, limit: 100_000_000))
+            }
         }
     }
 
