@@ -24,8 +24,78 @@ public struct BPEMerges: Sendable {
         table = t
     }
 
-    /// Merges `symbols` in place; symbols: [count] vocabulary ids.
+    /// Merges `symbols` in place; symbols: [count] vocabulary ids. Short words use the direct
+    /// scan; long ones (where the scan would be quadratic) a heap over pair positions, which
+    /// yields the same result: lowest rank first, leftmost first among equal ranks.
     func apply(_ symbols: inout [Int32]) {
+        if symbols.count > 48 { applyHeap(&symbols); return }
+        applyScan(&symbols)
+    }
+
+    /// O(n log n) merging: a min-heap of (rank, position) over a linked list of symbols; stale
+    /// entries (whose pair has changed since they were pushed) are skipped when popped.
+    func applyHeap(_ symbols: inout [Int32]) {
+        let n = symbols.count
+        var ids = symbols
+        var prev = (0..<n).map { $0 - 1 }
+        var next = (0..<n).map { $0 + 1 }
+        var alive = [Bool](repeating: true, count: n)
+        struct Entry { var rank: Int32; var pos: Int; var left: Int32; var right: Int32; var merged: Int32 }
+        var heap: [Entry] = []
+        func less(_ a: Entry, _ b: Entry) -> Bool { a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos }
+        func push(_ e: Entry) {
+            heap.append(e)
+            var i = heap.count - 1
+            while i > 0 {
+                let p = (i - 1) / 2
+                if !less(heap[i], heap[p]) { break }
+                heap.swapAt(i, p); i = p
+            }
+        }
+        func pop() -> Entry {
+            let top = heap[0]
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var m = i
+                    if l < heap.count && less(heap[l], heap[m]) { m = l }
+                    if r < heap.count && less(heap[r], heap[m]) { m = r }
+                    if m == i { break }
+                    heap.swapAt(i, m); i = m
+                }
+            }
+            return top
+        }
+        func consider(_ pos: Int) {
+            let nx = next[pos]
+            guard pos >= 0, nx < n else { return }
+            let key = UInt64(UInt32(ids[pos])) << 32 | UInt64(UInt32(ids[nx]))
+            if let m = table[key] { push(Entry(rank: m.rank, pos: pos, left: ids[pos], right: ids[nx], merged: m.merged)) }
+        }
+        for i in 0..<(n - 1) { consider(i) }
+        while !heap.isEmpty {
+            let e = pop()
+            let nx = next[e.pos]
+            guard alive[e.pos], nx < n, ids[e.pos] == e.left, ids[nx] == e.right else { continue }
+            ids[e.pos] = e.merged
+            alive[nx] = false
+            next[e.pos] = next[nx]
+            if next[nx] < n { prev[next[nx]] = e.pos }
+            if prev[e.pos] >= 0 { consider(prev[e.pos]) }
+            consider(e.pos)
+        }
+        var out: [Int32] = []
+        var i = 0
+        while i < n { out.append(ids[i]); i = next[i] }
+        symbols = out
+    }
+
+    /// The direct procedure of GPT-2's encoder.py: find the lowest-ranked adjacent pair, merge
+    /// all its occurrences left to right, repeat.
+    func applyScan(_ symbols: inout [Int32]) {
         while symbols.count > 1 {
             var bestRank = Int32.max, bestKey: UInt64 = 0, bestMerged: Int32 = 0
             for i in 0..<(symbols.count - 1) {

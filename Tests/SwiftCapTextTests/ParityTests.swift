@@ -152,3 +152,35 @@ final class WordPieceParityTests: XCTestCase {
         XCTAssertEqual(tok.encode(""), [tok.clsID, tok.sepID])
     }
 }
+
+/// The heap merge used for long words agrees with the direct scan, and long inputs finish.
+final class LongInputTests: XCTestCase {
+    func testHeapMergeMatchesScan() throws {
+        let tok = try GPT2Tokenizer(vocabJSON: TextFixtures.asset("gpt2/gpt2_vocab.json"),
+                                    mergesTXT: TextFixtures.asset("gpt2/gpt2_merges.txt"))
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("aaabcdeeefghiiijklmnooopqrstuuuvwxyz".unicodeScalars)
+        for length in [2, 3, 10, 49, 60, 200, 1000] {
+            for _ in 0..<20 {
+                let word = String(String.UnicodeScalarView((0..<length).map { _ in alphabet.randomElement(using: &rng)! }))
+                let start = Array(word.utf8).map { tok.byteIDs[Int($0)] }
+                var scan = start, heap = start
+                tok.merges.applyScan(&scan)
+                tok.merges.applyHeap(&heap)
+                XCTAssertEqual(scan, heap, word)
+            }
+        }
+    }
+
+    func testHugeInputsFinish() throws {
+        let gpt2 = try GPT2Tokenizer(vocabJSON: TextFixtures.asset("gpt2/gpt2_vocab.json"),
+                                     mergesTXT: TextFixtures.asset("gpt2/gpt2_merges.txt"))
+        let word = String(repeating: "abcdefghij", count: 5_000) // one 50k-letter piece
+        let ids = gpt2.encode(word)
+        XCTAssertEqual(try gpt2.decode(ids), word)
+        let clip = try CLIPTokenizer(bpeGzip: TextFixtures.asset("clip/bpe_simple_vocab_16e6.txt.gz"))
+        XCTAssertEqual(clip.tokenize(word).count, 77)
+        let bert = try WordPieceTokenizer(vocabTXT: TextFixtures.asset("minilm/vocab.txt"))
+        XCTAssertEqual(bert.encode(word), [bert.clsID, bert.unkID, bert.sepID])
+    }
+}
