@@ -128,7 +128,8 @@ public enum CLIPTextCleaner {
             }
             // remove_control_chars
             noEsc.removeAll(where: isFtfyControl)
-            s = String(noEsc).precomposedStringWithCanonicalMapping
+            // NFC leaves ASCII unchanged; skip Foundation's normalizer for the common case.
+            s = noEsc.allSatisfy({ $0.isASCII }) ? String(noEsc) : String(noEsc).precomposedStringWithCanonicalMapping
             if s.unicodeScalars.elementsEqual(before.unicodeScalars) { break }
         }
         return s

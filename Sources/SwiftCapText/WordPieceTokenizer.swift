@@ -68,7 +68,8 @@ public struct WordPieceTokenizer: Sendable {
             if isChinese(c) { s.append(" "); s.append(c); s.append(" "); continue }
             s.append(c)
         }
-        let nfd = String(s).decomposedStringWithCanonicalMapping
+        // NFD leaves ASCII unchanged; skip Foundation's normalizer for the common case.
+        let nfd = s.allSatisfy({ $0.isASCII }) ? String(s) : String(s).decomposedStringWithCanonicalMapping
         var out = String.UnicodeScalarView()
         for c in nfd.unicodeScalars where c.properties.generalCategory != .nonspacingMark {
             if c.value < 128 {
