@@ -24,6 +24,16 @@ final class GPT2ParityTests: XCTestCase {
                          encode: tok.encode, decode: { try tok.decode($0) })
     }
 
+    /// Each token of the hard strings decoded alone: partial UTF-8 becomes U+FFFD as in tokenizers.
+    func testSingleTokenDecodes() throws {
+        let tok = try tokenizer()
+        let exp = try TextFixtures.expected(TextFixtures.json("gpt2.json")["single_tokens"], name: "gpt2.json")
+        XCTAssertGreaterThan(exp.ids.count, 100)
+        for (ids, want) in zip(exp.ids, exp.decoded) {
+            XCTAssertEqual(Array(try tok.decode(ids).unicodeScalars), Array((want ?? "").unicodeScalars), "\(ids)")
+        }
+    }
+
     /// A tokenizer.json written from the same vocabulary and merges gives the same ids.
     func testTokenizerJSONMatchesVocabFiles() throws {
         let files = try tokenizer()
@@ -116,6 +126,15 @@ final class CLIPParityTests: XCTestCase {
         XCTAssertGreaterThan(truncated, 0, "the hard strings should exercise truncation to 77 tokens")
         // ftfy's mojibake repair is not implemented: the reference must not have needed it here.
         XCTAssertEqual((obj?["ftfy_fix_encoding_changes"] as? [Int]) ?? [-1], [])
+    }
+
+    func testSingleTokenDecodes() throws {
+        let tok = try tokenizer()
+        let exp = try TextFixtures.expected(TextFixtures.json("clip.json")["single_tokens"], name: "clip.json")
+        XCTAssertGreaterThan(exp.ids.count, 100)
+        for (ids, want) in zip(exp.ids, exp.decoded) {
+            XCTAssertEqual(Array(try tok.decode(ids).unicodeScalars), Array((want ?? "").unicodeScalars), "\(ids)")
+        }
     }
 
     func testCleaning() {
