@@ -80,6 +80,10 @@ public enum CLIPTextCleaner {
     }
 
     static func fixSegment(_ text: String, unescape: Bool) -> String {
+        // Printable ASCII (plus \t \n \f) without '&' is a fixed point of every fix: skip them.
+        if text.unicodeScalars.allSatisfy({ ($0.value >= 0x20 && $0.value < 0x7f && $0 != "&") || $0 == "\t" || $0 == "\n" || $0 == "\u{0c}" }) {
+            return text
+        }
         var s = text
         // ftfy repeats its fixes until the text stops changing.
         for _ in 0..<100 {

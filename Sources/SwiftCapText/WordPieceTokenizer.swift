@@ -61,16 +61,33 @@ public struct WordPieceTokenizer: Sendable {
 
     /// BertNormalizer(clean_text, handle_chinese_chars, strip_accents, lowercase) of `text`.
     public static func normalize(_ text: String) -> String {
-        var s = String.UnicodeScalarView()
-        for c in text.unicodeScalars {
-            if c.value == 0 || c.value == 0xfffd || isControl(c) { continue }
+        String(String.UnicodeScalarView(normalize(Array(text.unicodeScalars)[...])))
+    }
+
+    /// The same on scalars.
+    static func normalize(_ text: ArraySlice<Unicode.Scalar>) -> [Unicode.Scalar] {
+        var s: [Unicode.Scalar] = []
+        s.reserveCapacity(text.count + 8)
+        var ascii = true
+        for c in text {
+            if c.value < 128 {
+                if c.value >= 32 && c.value < 127 {
+                    s.append((c.value >= 65 && c.value <= 90) ? Unicode.Scalar(c.value + 32)! : c)
+                } else if c == "\t" || c == "\n" || c == "\r" {
+                    s.append(" ")
+                } // other ASCII controls (Cc, including \v \f and NUL) are dropped before the whitespace mapping
+                continue
+            }
+            ascii = false
+            if c.value == 0xfffd || isControl(c) { continue }
             if isWhitespace(c) { s.append(" "); continue }
             if isChinese(c) { s.append(" "); s.append(c); s.append(" "); continue }
             s.append(c)
         }
-        // NFD leaves ASCII unchanged; skip Foundation's normalizer for the common case.
-        let nfd = s.allSatisfy({ $0.isASCII }) ? String(s) : String(s).decomposedStringWithCanonicalMapping
-        var out = String.UnicodeScalarView()
+        if ascii { return s } // already lower-cased; NFD and accent stripping change nothing
+        let nfd = String(String.UnicodeScalarView(s)).decomposedStringWithCanonicalMapping
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(s.count + 8)
         for c in nfd.unicodeScalars where c.properties.generalCategory != .nonspacingMark {
             if c.value < 128 {
                 out.append((c.value >= 65 && c.value <= 90) ? Unicode.Scalar(c.value + 32)! : c)
@@ -78,7 +95,7 @@ public struct WordPieceTokenizer: Sendable {
                 out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
             }
         }
-        return String(out)
+        return out
     }
 
     static func isWhitespace(_ c: Unicode.Scalar) -> Bool { CharClass.isWhitespace(c) }
@@ -112,21 +129,22 @@ public struct WordPieceTokenizer: Sendable {
         }
     }
 
-    /// BertPreTokenizer: words split at whitespace (dropped) and punctuation (kept alone).
-    static func words(_ normalized: String) -> [[Unicode.Scalar]] {
-        var out: [[Unicode.Scalar]] = []
-        var cur: [Unicode.Scalar] = []
-        for c in normalized.unicodeScalars {
+    /// BertPreTokenizer: words split at whitespace (dropped) and punctuation (kept alone);
+    /// returns scalar ranges of `normalized`.
+    static func words(_ normalized: [Unicode.Scalar]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = -1
+        for (i, c) in normalized.enumerated() {
             if isWhitespace(c) {
-                if !cur.isEmpty { out.append(cur); cur = [] }
+                if start >= 0 { out.append(start..<i); start = -1 }
             } else if isPunctuation(c) {
-                if !cur.isEmpty { out.append(cur); cur = [] }
-                out.append([c])
-            } else {
-                cur.append(c)
+                if start >= 0 { out.append(start..<i); start = -1 }
+                out.append(i..<(i + 1))
+            } else if start < 0 {
+                start = i
             }
         }
-        if !cur.isEmpty { out.append(cur) }
+        if start >= 0 { out.append(start..<normalized.count) }
         return out
     }
 
@@ -157,17 +175,22 @@ public struct WordPieceTokenizer: Sendable {
 
     func encodeSegment(_ scalars: ArraySlice<Unicode.Scalar>, into out: inout [Int]) {
         guard !scalars.isEmpty else { return }
-        let text = String(String.UnicodeScalarView(scalars))
-        for w in Self.words(Self.normalize(text)) { wordPiece(w, into: &out) }
+        let normalized = Self.normalize(scalars)
+        for w in Self.words(normalized) { wordPiece(normalized[w], into: &out) }
     }
 
     /// Greedy longest-match-first pieces of one word; the whole word is [UNK] if any part fails.
-    func wordPiece(_ word: [Unicode.Scalar], into out: inout [Int]) {
+    func wordPiece(_ word: ArraySlice<Unicode.Scalar>, into out: inout [Int]) {
         if word.count > maxInputCharsPerWord { out.append(unkID); return }
         // offsets[k]: UTF-8 byte offset of scalar k.
         var bytes: [UInt8] = []
         var offsets = [0]
-        for c in word { bytes.append(contentsOf: UTF8.encode(c)!); offsets.append(bytes.count) }
+        bytes.reserveCapacity(word.count)
+        offsets.reserveCapacity(word.count + 1)
+        for c in word {
+            if c.value < 128 { bytes.append(UInt8(c.value)) } else { bytes.append(contentsOf: UTF8.encode(c)!) }
+            offsets.append(bytes.count)
+        }
         var pieces: [Int] = []
         var start = 0
         var key: [UInt8] = []
