@@ -163,3 +163,26 @@ func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> F
     while j < n { s += a[j] * b[j]; j += 1 }
     return s
 }
+
+extension Device {
+    /// Divides each row by its Euclidean norm (`x / ‖x‖` over the last dimension, as CLIP's
+    /// normalised embeddings; `eps` guards an all-zero row). x: [*, dim] -> [*, dim].
+    public func l2Normalize(_ x: Tensor, eps: Float = 0) throws -> Tensor {
+        guard x.rank >= 1, let dim = x.shape.last, dim > 0 else {
+            throw TensorError.invalidArgument(op: "l2Normalize", "input \(x.shape) has no last dimension")
+        }
+        let xc = x.contiguous()
+        let out = Tensor(zeros: x.shape)
+        let src = UnsafePointer(xc.contiguousPointer), dst = out.contiguousPointer
+        parallelFor(x.count / dim, costPerItem: dim * 2) { start, end in
+            for r in start..<end {
+                let s = src + r * dim, d = dst + r * dim
+                let norm = Swift.max(dotRow(s, s, dim).squareRoot(), eps)
+                let inv = 1 / norm
+                for j in 0..<dim { d[j] = s[j] * inv }
+            }
+        }
+        withExtendedLifetime(xc.storage) {}
+        return out
+    }
+}
