@@ -1,0 +1,117 @@
+import XCTest
+@testable import SwiftCapTensor
+
+/// Behaviour the fixtures do not cover: errors, strided inputs, threading, the KV cache.
+final class OpsTests: XCTestCase {
+    let device = Device(threads: 2)
+
+    func testBroadcastErrorsAndStridedInputs() throws {
+        XCTAssertThrowsError(try device.add(Tensor(zeros: [2, 3]), Tensor(zeros: [4]))) { error in
+            XCTAssertEqual(error as? TensorError, .shapeMismatch(op: "add", "cannot broadcast [2, 3] with [4]"))
+        }
+        let a = Tensor((0..<6).map(Float.init), shape: [2, 3])
+        let at = try a.transposed()  // [3, 2], strided
+        let sum = try device.add(at, Tensor([10, 20]))
+        XCTAssertEqual(sum.scalars, [10, 23, 11, 24, 12, 25])
+        // A large broadcast split over several threads agrees with a single-threaded run.
+        var rng = SplitMix64(seed: 3)
+        let x = Tensor((0..<(64 * 1031)).map { _ in rng.nextFloat() }, shape: [64, 1031])
+        let bias = Tensor((0..<1031).map { _ in rng.nextFloat() }, shape: [1031])
+        let y4 = try Device(threads: 4).mul(x, bias), y1 = try Device(threads: 1).mul(x, bias)
+        XCTAssertEqual(y4.scalars, y1.scalars)
+        XCTAssertEqual(y1[63, 1030], x[63, 1030] * bias[1030])
+    }
+
+    func testActivationByConfigName() {
+        XCTAssertEqual(Activation(configName: "gelu_new"), .geluTanh)
+        XCTAssertEqual(Activation(configName: "quick_gelu"), .quickGELU)
+        XCTAssertEqual(Activation(configName: "hardsigmoid"), .hardSigmoidPyTorch)
+        XCTAssertNil(Activation(configName: "mish?"))
+        let x = Tensor([-4, -1, 0, 2, 7])
+        XCTAssertEqual(device.activation(x, .relu6).scalars, [0, 0, 0, 2, 6])
+        XCTAssertEqual(device.activation(x, .hardSigmoidPyTorch).scalars, device.hardSigmoid(x).scalars)
+    }
+
+    func testNormAndEmbeddingErrors() throws {
+        XCTAssertThrowsError(try device.layerNorm(Tensor(zeros: [2, 4]), weight: Tensor(zeros: [3]), bias: nil))
+        XCTAssertThrowsError(try device.embedding([0, 5], table: Tensor(zeros: [5, 2]))) { error in
+            XCTAssertEqual(error as? IndexError, .outOfRange(op: "embedding", index: 5, count: 5))
+        }
+        XCTAssertThrowsError(try device.embedding([-1], table: Tensor(zeros: [5, 2])))
+        XCTAssertThrowsError(try device.split(Tensor(zeros: [4, 3]), sizes: [1, 2], dim: 0))
+        XCTAssertThrowsError(try device.concat([Tensor(zeros: [2, 3]), Tensor(zeros: [3, 3])], dim: 1))
+        XCTAssertThrowsError(try device.concat([], dim: 0))
+        let softmaxed = try device.softmax(Tensor([-.infinity, -.infinity], shape: [1, 2]))
+        XCTAssertEqual(softmaxed.scalars, [0, 0], "a fully masked row gives zeros, not NaN")
+    }
+
+    func testSplitConcatRoundTripAndStack() throws {
+        let x = Tensor((0..<24).map(Float.init), shape: [2, 3, 4])
+        let parts = try device.split(x, parts: 2, dim: -1)
+        XCTAssertEqual(parts.map(\.shape), [[2, 3, 2], [2, 3, 2]])
+        XCTAssertEqual(try device.concat(parts, dim: 2).scalars, x.scalars)
+        let s = try device.stack([Tensor([1, 2]), Tensor([3, 4])], dim: 1)
+        XCTAssertEqual(s.shape, [2, 2])
+        XCTAssertEqual(s.scalars, [1, 3, 2, 4])
+    }
+
+    func testMasks() throws {
+        let m = try device.paddingMask(lengths: [2, 3], keys: 3)
+        XCTAssertEqual(m.shape, [2, 1, 1, 3])
+        XCTAssertEqual(m.scalars, [0, 0, -.infinity, 0, 0, 0])
+        let l = try device.paddingMask(lengths: [1], keys: 3, leftPadded: true)
+        XCTAssertEqual(l.scalars, [-.infinity, -.infinity, 0])
+        XCTAssertThrowsError(try device.paddingMask(lengths: [4], keys: 3))
+    }
+
+    func testHeadsRoundTrip() throws {
+        let x = Tensor((0..<(2 * 5 * 12)).map(Float.init), shape: [2, 5, 12])
+        let h = try device.splitHeads(x, heads: 3)
+        XCTAssertEqual(h.shape, [2, 3, 5, 4])
+        XCTAssertEqual(h[1, 2, 4, 3], x[1, 4, 11])
+        XCTAssertEqual(try device.mergeHeads(h).scalars, x.scalars)
+        XCTAssertThrowsError(try device.splitHeads(x, heads: 5))
+    }
+
+    /// Decoding token by token through the KV cache gives the same outputs as one causal pass.
+    func testKVCacheIncrementalDecodingMatchesFullCausalPass() throws {
+        var rng = SplitMix64(seed: 11)
+        func random(_ shape: [Int]) -> Tensor { Tensor((0..<shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 }, shape: shape) }
+        let (b, h, s, d) = (2, 3, 21, 8)
+        let q = random([b, h, s, d]), k = random([b, h, s, d]), v = random([b, h, s, d])
+        let full = try device.scaledDotProductAttention(query: q, key: k, value: v, causal: true)
+        var cache = KVCache(layers: 2)
+        // a prefix of 4 at once, then one position at a time
+        var steps: [Tensor] = []
+        var pos = 0
+        for len in [4] + Array(repeating: 1, count: s - 4) {
+            let (ck, cv) = try cache.append(layer: 1, keys: k.narrowed(dim: 2, start: pos, length: len),
+                                            values: v.narrowed(dim: 2, start: pos, length: len))
+            XCTAssertEqual(ck.shape, [b, h, pos + len, d])
+            steps.append(try device.scaledDotProductAttention(query: q.narrowed(dim: 2, start: pos, length: len),
+                                                               key: ck, value: cv, causal: true))
+            pos += len
+        }
+        XCTAssertEqual(cache.length(layer: 1), s)
+        XCTAssertEqual(cache.length(layer: 0), 0)
+        let incremental = try device.concat(steps, dim: 2)
+        XCTAssertLessThanOrEqual(try incremental.maxAbsDifference(full), 1e-6)
+        XCTAssertThrowsError(try cache.append(layer: 2, keys: k, values: v))
+        XCTAssertThrowsError(try cache.append(layer: 1, keys: random([b, h, 1, d + 1]), values: random([b, h, 1, d + 1])))
+    }
+
+    func testKVCacheIsAValueAndReorders() throws {
+        let k = Tensor((0..<8).map(Float.init), shape: [2, 1, 2, 2])
+        var a = KVCache(layers: 1)
+        try a.append(layer: 0, keys: k, values: k)
+        var b = a
+        try b.append(layer: 0, keys: Tensor(repeating: 9, shape: [2, 1, 1, 2]), values: Tensor(repeating: 9, shape: [2, 1, 1, 2]))
+        XCTAssertEqual(a.length, 2)
+        XCTAssertEqual(b.length, 3)
+        XCTAssertEqual(a.keys(layer: 0)?.scalars, k.scalars, "appending to a copy leaves the original alone")
+        try b.reorder(batch: [1, 1, 0], device: device)
+        XCTAssertEqual(b.keys(layer: 0)?.shape, [3, 1, 3, 2])
+        XCTAssertEqual(b.keys(layer: 0)?.scalars, [4, 5, 6, 7, 9, 9, 4, 5, 6, 7, 9, 9, 0, 1, 2, 3, 9, 9])
+        XCTAssertThrowsError(try b.reorder(batch: [3], device: device))
+    }
+}
