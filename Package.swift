@@ -37,7 +37,11 @@ let package = Package(
                     .target(name: "CBLAS", condition: .when(platforms: [.linux])),
                 ]),
         .target(name: "SwiftCapFormats", dependencies: ["SwiftCapTensor"]),
-        .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG"]),
+        // libjpeg/libpng calls (setjmp error handling must live in C) and the resampling loops.
+        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"], path: "Sources/CImageShim",
+                cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG", "CImageShim"]),
         .target(name: "SwiftCapText"),
         .target(name: "SwiftCapMetrics"),
         .target(name: "SwiftCapModels",
