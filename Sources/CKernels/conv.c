@@ -135,3 +135,47 @@ void sc_im2col(const float *x, int H, int W, int kh, int kw, int sh, int sw, int
         }
     }
 }
+
+void sc_bias_act_block(float *y, int ld, int cols, const float *bias, int c0, int c1, int act, float actA, float actB) {
+    for (int c = c0; c < c1; c++) sc_act_row(y + (size_t)c * ld, cols, bias ? bias[c] : 0.f, act, actA, actB);
+}
+
+void sc_maxpool(const float *x, int H, int W, float *y, int OH, int OW, int kh, int kw, int sh, int sw,
+                int pt, int pl, int dh, int dw, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        const float *xp = x + (size_t)p * H * W;
+        float *yp = y + (size_t)p * OH * OW;
+        for (int i = 0; i < OH; i++) {
+            const int hs = i * sh - pt;
+            for (int j = 0; j < OW; j++) {
+                const int ws = j * sw - pl;
+                float m = -INFINITY;
+                for (int a = 0; a < kh; a++) {
+                    const int r = hs + a * dh;
+                    if (r < 0 || r >= H) continue;
+                    const float *row = xp + (size_t)r * W;
+                    for (int b = 0; b < kw; b++) {
+                        const int q = ws + b * dw;
+                        if (q < 0 || q >= W) continue;
+                        const float v = row[q];
+                        if (v > m || v != v) m = v;
+                    }
+                }
+                yp[(size_t)i * OW + j] = m;
+            }
+        }
+    }
+}
+
+void sc_plane_mean(const float *x, int n, float *y, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        const float *r = x + (size_t)p * n;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) acc[k] += r[i + k];
+        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; i < n; i++) s += r[i];
+        y[p] = s / (float)n;
+    }
+}

@@ -3,6 +3,7 @@ import XCTest
 @testable import SwiftCapModels
 import SwiftCapFormats
 import SwiftCapTensor
+import SwiftCapImage
 
 /// Paths shared by the vision tests.
 enum VisionTestPaths {
@@ -128,5 +129,70 @@ final class PicoDetTests: XCTestCase {
         XCTAssertThrowsError(try GraphExecutor(spec)) { error in
             XCTAssertEqual(error as? VisionModelError, .unsupportedOperator(op: "LSTM", node: "n0", detail: "not in this executor's operator set"))
         }
+    }
+}
+
+/// The 41 photos of ../shared/eval/coco-dev against onnxruntime (fixtures/vision/picodet_coco_dev.json).
+final class PicoDetCocoDevParityTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct Output: Decodable { let values: [Float]; let sum: Double; let absSum: Double }
+        struct Det: Decodable { let label: String; let classIndex: Int; let score: Float; let box: [Float] }
+        struct Photo: Decodable {
+            let file: String; let width: Int; let height: Int; let inputSum: Double
+            let outputs: [Output]; let detections: [Det]
+        }
+        let scoreThreshold: Float
+        let nmsIoU: Float
+        let photos: [Photo]
+    }
+
+    func testAllPhotosMatchOnnxRuntime() throws {
+        let url = try VisionTestPaths.picoDetURL()
+        let det = try PicoDetTests.shared ?? PicoDet(contentsOf: url)
+        var model = det
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: VisionTestPaths.fixture("picodet_coco_dev.json")))
+        model.config.scoreThreshold = fixture.scoreThreshold
+        model.config.nmsIoU = fixture.nmsIoU
+        XCTAssertEqual(fixture.photos.count, 41)
+        let device = Device(threads: 2)
+        let folder = VisionTestPaths.assets.sharedFile("eval/coco-dev/images")
+        var worstRaw: Float = 0, matched = 0, worstScore: Float = 0, worstIoU: Float = 1
+        for photo in fixture.photos {
+            let image = try ImageDecoder().decode(contentsOf: folder.appendingPathComponent(photo.file))
+            XCTAssertEqual([image.width, image.height], [photo.width, photo.height], photo.file)
+            let input = try model.preprocess(image, device: device)
+            let inputSum = input.scalars.reduce(0.0) { $0 + Double($1) }
+            XCTAssertEqual(inputSum, photo.inputSum, accuracy: 1e-3 * Double(input.count) / 100, "\(photo.file): preprocessed input differs")
+            let (scores, boxes) = try model.rawOutputs(input, device: device)
+            for (k, t) in (scores + boxes).enumerated() {
+                let flat = t.scalars
+                let idx = VisionTestPaths.sampleIndices(flat.count, 256, seed: UInt64(1000 + k))
+                for (i, ref) in zip(idx, photo.outputs[k].values) { worstRaw = max(worstRaw, abs(flat[i] - ref)) }
+                let sum = flat.reduce(0.0) { $0 + Double($1) }
+                XCTAssertEqual(sum, photo.outputs[k].sum, accuracy: 1e-4 * Double(flat.count), "\(photo.file) output \(k) sum")
+            }
+            let mine = model.decode(scores: scores, boxes: boxes, imageWidth: image.width, imageHeight: image.height)
+            // Every reference detection clearly above the threshold has a twin (same label, IoU >= 0.95,
+            // score within 0.01), and vice versa; boxes within 0.01 of the threshold may flip.
+            func twins(_ a: [(String, Float, Box)], _ b: [(String, Float, Box)], _ what: String) {
+                for d in a where d.1 >= fixture.scoreThreshold + 0.01 {
+                    let best = b.filter { $0.0 == d.0 }.max { $0.2.iou(d.2) < $1.2.iou(d.2) }
+                    guard let best else { XCTFail("\(photo.file): \(what) \(d.0) \(d.1) has no twin"); continue }
+                    let iou = best.2.iou(d.2)
+                    worstIoU = min(worstIoU, iou)
+                    worstScore = max(worstScore, abs(best.1 - d.1))
+                    XCTAssertGreaterThanOrEqual(iou, 0.95, "\(photo.file): \(d.0)")
+                    XCTAssertLessThanOrEqual(abs(best.1 - d.1), 0.01, "\(photo.file): \(d.0)")
+                    matched += 1
+                }
+            }
+            let ref = photo.detections.map { ($0.label, $0.score, Box(x0: $0.box[0], y0: $0.box[1], x1: $0.box[2], y1: $0.box[3])) }
+            let got = mine.map { ($0.label, $0.score, $0.box) }
+            twins(ref, got, "reference")
+            twins(got, ref, "swift")
+        }
+        print("PicoDet coco-dev: 41 photos, max abs error on sampled raw outputs \(worstRaw), \(matched) detection pairs, worst IoU \(worstIoU), worst score diff \(worstScore)")
+        XCTAssertLessThanOrEqual(worstRaw, 1e-3)
+        XCTAssertGreaterThan(matched, 200)
     }
 }

@@ -23,4 +23,16 @@ void sc_im2col(const float *x, int H, int W, int kh, int kw, int sh, int sw, int
 /// In place y[c, i] = act(y[c, i] + bias[c]) for channels [c0, c1) of y [C, n]; bias may be NULL.
 void sc_bias_act(float *y, int n, const float *bias, int c0, int c1, int act, float actA, float actB);
 
+/// Block form of sc_bias_act: rows [c0, c1) of a matrix with leading dimension `ld`, columns [0, cols)
+/// starting at `y` (so a caller can process one column block of a [C, n] output).
+void sc_bias_act_block(float *y, int ld, int cols, const float *bias, int c0, int c1, int act, float actA, float actB);
+
+/// Max pooling of planes [p0, p1): x [P, H, W] -> y [P, OH, OW]; window kh×kw, stride, dilation,
+/// top/left padding (padded cells never win).
+void sc_maxpool(const float *x, int H, int W, float *y, int OH, int OW, int kh, int kw, int sh, int sw,
+                int pt, int pl, int dh, int dw, int p0, int p1);
+
+/// y[p] = mean of x[p, 0..<n] for planes [p0, p1) (eight partial sums, then combined).
+void sc_plane_mean(const float *x, int n, float *y, int p0, int p1);
+
 #endif

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftCapFormats
+import SwiftCapImage
 import SwiftCapTensor
 
 /// An axis-aligned box in pixel coordinates (x to the right, y down), corners (x0, y0)–(x1, y1).
@@ -53,11 +54,9 @@ public enum COCOLabels {
 
 /// Settings of PP-PicoDet's input and post-processing.
 public struct PicoDetConfig: Sendable, Equatable {
-    /// Network input side (the ONNX export is fixed at 416×416).
+    /// Network input side (the ONNX export is fixed at 416×416; preprocessing is
+    /// SwiftCapImage's `PreprocessRecipe.picoDet`: RGB, mean [123.675, 116.28, 103.53], std [58.395, 57.12, 57.375]).
     public var inputSize = 416
-    /// Per-channel RGB mean and standard deviation on the 0–255 scale.
-    public var mean: [Float] = [123.675, 116.28, 103.53]
-    public var std: [Float] = [58.395, 57.12, 57.375]
     public var strides = [8, 16, 32, 64]
     /// Bins per box side minus one (the distribution has `regMax + 1` bins).
     public var regMax = 7
@@ -105,6 +104,13 @@ public struct PicoDet: Sendable {
     }
 
     public static let missingHint = "The detector is PP-PicoDet-S 416 (ONNX export published in the GitHub repository hpc203/picodet-onnxruntime as coco/picodet_s_416_coco.onnx); put it at ../shared/models/picodet_s_416_coco.onnx beside the repository or set $SWIFTCAP_SHARED."
+
+    /// Network input from an RGB image with the project's PicoDet recipe (SwiftCapImage
+    /// `PreprocessRecipe.picoDet`: Pillow-style bilinear resize to 416×416, then (x - mean) / std).
+    /// -> [1, 3, 416, 416]
+    public func preprocess(_ image: RGBImage, device: Device) throws -> Tensor {
+        try device.preprocess(image, recipe: .picoDet)
+    }
 
     /// Raw network outputs for a preprocessed input [1, 3, 416, 416]: scores[i] [1, n², 80], boxes[i] [1, n², 32].
     public func rawOutputs(_ input: Tensor, device: Device, profile: ((String, Double) -> Void)? = nil) throws -> (scores: [Tensor], boxes: [Tensor]) {
@@ -175,7 +181,7 @@ public struct PicoDet: Sendable {
         var kept: [(box: Box, cls: Int, score: Float)] = []
         let byClass = Dictionary(grouping: all, by: { $0.cls })
         for cls in byClass.keys.sorted() {
-            let cands = byClass[cls]!.sorted { $0.score > $1.score }
+            let cands = (byClass[cls] ?? []).sorted { $0.score > $1.score }
             var keep: [(box: Box, cls: Int, score: Float)] = []
             for c in cands where !keep.contains(where: { $0.box.iou(c.box) > config.nmsIoU }) {
                 keep.append(c)
@@ -190,47 +196,11 @@ public struct PicoDet: Sendable {
                       box: Box(x0: $0.box.x0 * sx, y0: $0.box.y0 * sy, x1: $0.box.x1 * sx, y1: $0.box.y1 * sy))
         }
     }
-}
 
-/// RGB image -> [1, 3, height, width]: bytes to floats, bilinear resize (half-pixel centres, no
-/// antialiasing; skipped when the size already matches), then `(x - mean[c]) / std[c]`.
-/// `crop` (x, y, width, height) selects a region of the image first.
-/// - pixels: interleaved RGB bytes, row-major, `imageWidth * imageHeight * 3` of them
-public func normalizedResize(pixels: [UInt8], imageWidth: Int, imageHeight: Int, width: Int, height: Int,
-                             mean: [Float], std: [Float],
-                             crop: (x: Int, y: Int, width: Int, height: Int)? = nil, device: Device) throws -> Tensor {
-    let image = (width: imageWidth, height: imageHeight, pixels: pixels)
-    guard image.width > 0, image.height > 0, image.width <= 1 << 15, image.height <= 1 << 15,
-          image.pixels.count >= image.width * image.height * 3 else {
-        throw VisionModelError.badInput(detail: "image \(image.width)x\(image.height) with \(image.pixels.count) bytes")
+    /// Detects COCO objects in an image: preprocess, run, decode, NMS. Boxes are in the image's pixels.
+    public func detect(_ image: RGBImage, device: Device) throws -> [Detection] {
+        let input = try preprocess(image, device: device)
+        let (s, b) = try rawOutputs(input, device: device)
+        return decode(scores: s, boxes: b, imageWidth: image.width, imageHeight: image.height)
     }
-    guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 != 0 }) else {
-        throw VisionModelError.badInput(detail: "mean/std must have 3 non-zero values")
-    }
-    let r = crop ?? (0, 0, image.width, image.height)
-    guard r.x >= 0, r.y >= 0, r.width > 0, r.height > 0, r.x + r.width <= image.width, r.y + r.height <= image.height else {
-        throw VisionModelError.badInput(detail: "crop \(r) outside a \(image.width)x\(image.height) image")
-    }
-    let planes = Tensor(zeros: [1, 3, r.height, r.width])
-    let dst = planes.contiguousPointer
-    let hw = r.height * r.width
-    image.pixels.withUnsafeBufferPointer { src in
-        for y in 0..<r.height {
-            let row = (r.y + y) * image.width + r.x
-            for x in 0..<r.width {
-                let p = (row + x) * 3
-                let o = y * r.width + x
-                dst[o] = Float(src[p]); dst[hw + o] = Float(src[p + 1]); dst[2 * hw + o] = Float(src[p + 2])
-            }
-        }
-    }
-    var resized = (r.width == width && r.height == height) ? planes : try device.resizeBilinear(planes, height: height, width: width)
-    let n = width * height
-    resized.withUnsafeMutableBufferPointer { p in
-        for c in 0..<3 {
-            let m = mean[c], sd = std[c]
-            for i in (c * n)..<((c + 1) * n) { p[i] = (p[i] - m) / sd }
-        }
-    }
-    return resized
 }

@@ -132,6 +132,11 @@ extension Device {
             let coutG = cout / groups
             let kdim = cinG * kh * kw
             let col = pointwise ? nil : Tensor(zeros: [kdim, ohw])
+            // The GEMM runs single-threaded per column block on this device's workers, with the bias
+            // and activation applied to each block while it is in cache (no BLAS thread pool
+            // spinning against the depthwise kernels between calls).
+            let blockGEMM = singleThreadedGEMM(gemm)
+            let hasEpilogue = pb != nil || act != Int32(SC_ACT_NONE)
             for b in 0..<n {
                 for g in 0..<groups {
                     let xg = px + b * planeIn + g * cinG * h * w
@@ -146,14 +151,14 @@ extension Device {
                         }
                         bmat = UnsafePointer(pcol)
                     }
-                    gemm.sgemm(transA: false, transB: false, m: coutG, n: ohw, k: kdim, alpha: 1,
-                               a: pw + g * coutG * kdim, lda: kdim, b: bmat, ldb: ohw,
-                               beta: 0, c: yg, ldc: ohw)
-                }
-                if pb != nil || act != Int32(SC_ACT_NONE) {
-                    let yb = py + b * planeOut
-                    parallelFor(cout, costPerItem: ohw) { c0, c1 in
-                        sc_bias_act(yb, Int32(ohw), pb, Int32(c0), Int32(c1), act, actA, actB)
+                    let wg = pw + g * coutG * kdim
+                    let biasG = pb.map { $0 + g * coutG }
+                    parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
+                        blockGEMM.sgemm(transA: false, transB: false, m: coutG, n: j1 - j0, k: kdim, alpha: 1,
+                                        a: wg, lda: kdim, b: bmat + j0, ldb: ohw, beta: 0, c: yg + j0, ldc: ohw)
+                        if hasEpilogue {
+                            sc_bias_act_block(yg + j0, Int32(ohw), Int32(j1 - j0), biasG, 0, Int32(coutG), act, actA, actB)
+                        }
                     }
                 }
             }
@@ -162,6 +167,14 @@ extension Device {
         _ = (xc.storage, wc.storage, bc?.storage)
         return out
     }
+}
+
+/// A single-threaded form of `backend` for callers that split the work over their own threads.
+func singleThreadedGEMM(_ backend: any GEMMBackend) -> any GEMMBackend {
+    #if !canImport(Accelerate) && canImport(CBLAS)
+    if backend is OpenBLASGEMM { return OpenBLASGEMM(threads: 1) }
+    #endif
+    return backend
 }
 
 /// Folds an inference batch norm into the preceding convolution, once at load time:

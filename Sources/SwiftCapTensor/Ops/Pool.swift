@@ -1,3 +1,5 @@
+import CKernels
+
 /// Pooling over NCHW tensors (PyTorch `F.max_pool2d` / `F.avg_pool2d`, ONNX MaxPool / AveragePool /
 /// GlobalAveragePool).
 extension Device {
@@ -30,12 +32,7 @@ extension Device {
         let out = Tensor(zeros: [x.shape[0], x.shape[1], 1, 1])
         let src = xc.contiguousPointer, dst = out.contiguousPointer
         parallelFor(planes, costPerItem: hw) { p0, p1 in
-            for p in p0..<p1 {
-                let row = src + p * hw
-                var s: Float = 0
-                for i in 0..<hw { s += row[i] }
-                dst[p] = s / Float(hw)
-            }
+            sc_plane_mean(src, Int32(hw), dst, Int32(p0), Int32(p1))
         }
         _ = xc.storage
         return out
@@ -65,6 +62,14 @@ extension Device {
         let out = Tensor(zeros: [n, c, oh, ow])
         let src = xc.contiguousPointer, dst = out.contiguousPointer
         let padH = h + p.bottom, padW = w + p.right
+        if isMax {
+            parallelFor(n * c, costPerItem: oh * ow * kh * kw) { p0, p1 in
+                sc_maxpool(src, Int32(h), Int32(w), dst, Int32(oh), Int32(ow), Int32(kh), Int32(kw), Int32(sh), Int32(sw),
+                           Int32(p.top), Int32(p.left), Int32(dh), Int32(dw), Int32(p0), Int32(p1))
+            }
+            _ = xc.storage
+            return out
+        }
         parallelFor(n * c, costPerItem: oh * ow * kh * kw) { p0, p1 in
             for plane in p0..<p1 {
                 let xin = src + plane * h * w, yout = dst + plane * oh * ow
