@@ -65,28 +65,31 @@ extension Device {
     /// Exact GELU: `0.5 x (1 + erf(x / √2))`.
     public func gelu(_ x: Tensor) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            for i in 0..<n { dst[i] = geluErf(src[i]) }
+            mapVectorized(src, dst, n) { x in 0.5 * x * (1 + verf(x * 0.70710678118654752)) }
         }
     }
 
     /// Tanh-approximated GELU: `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
     public func geluTanh(_ x: Tensor) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            for i in 0..<n { dst[i] = geluTanhScalar(src[i]) }
+            // 0.5 (1 + tanh(u)) = sigmoid(2u)
+            mapVectorized(src, dst, n) { x in
+                x * vsigmoid(1.5957691216057308 * (x + 0.044715 * x * x * x))
+            }
         }
     }
 
     /// QuickGELU: `x · sigmoid(1.702 x)`.
     public func quickGELU(_ x: Tensor) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            for i in 0..<n { let v = src[i]; dst[i] = v * sigmoidScalar(1.702 * v) }
+            mapVectorized(src, dst, n) { x in x * vsigmoid(1.702 * x) }
         }
     }
 
     /// SiLU: `x · sigmoid(x)`.
     public func silu(_ x: Tensor) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            for i in 0..<n { let v = src[i]; dst[i] = v * sigmoidScalar(v) }
+            mapVectorized(src, dst, n) { x in x * vsigmoid(x) }
         }
     }
 
@@ -131,19 +134,7 @@ extension Device {
     /// Logistic sigmoid: `1 / (1 + e^(−x))`.
     public func sigmoid(_ x: Tensor) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            for i in 0..<n { dst[i] = sigmoidScalar(src[i]) }
+            mapVectorized(src, dst, n) { x in vsigmoid(x) }
         }
     }
-}
-
-@inline(__always)
-func sigmoidScalar(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
-
-@inline(__always)
-func geluErf(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
-
-@inline(__always)
-func geluTanhScalar(_ x: Float) -> Float {
-    let inner: Float = 0.79788456080286536 * (x + 0.044715 * x * x * x)
-    return 0.5 * x * (1 + tanhf(inner))
 }

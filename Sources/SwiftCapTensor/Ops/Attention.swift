@@ -54,6 +54,36 @@ extension Device {
         let ms = maskStrides
         let po = out.contiguousPointer
         let shift = sk - sq
+        // Many queries (prefill, encoders): two GEMMs per (batch, head) with the softmax between them.
+        if sq >= 8 && sk >= 8 && qs[2] >= d && ks[2] >= d && vs[2] >= dv {
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: sq * sk)
+            defer { scores.deallocate() }
+            for bh in 0..<(b * h) {
+                let bi = bh / h, hi = bh % h
+                gemm.sgemm(transA: false, transB: true, m: sq, n: sk, k: d, alpha: s,
+                           a: pq + bi * qs[0] + hi * qs[1], lda: qs[2], b: pk + bi * ks[0] + hi * ks[1], ldb: ks[2],
+                           beta: 0, c: scores, ldc: sk)
+                parallelFor(sq, costPerItem: sk * 8) { start, end in
+                    for i in start..<end {
+                        let row = scores + i * sk
+                        let visible = causal ? shift + i + 1 : sk
+                        if visible < sk { (row + visible).update(repeating: -Float.infinity, count: sk - visible) }
+                        if let pm {
+                            let mRow = pm + bi * ms[0] + hi * ms[1] + i * ms[2]
+                            let mj = ms[3]
+                            for j in 0..<sk { row[j] += mRow[j * mj] }
+                        }
+                        softmaxRowInPlace(row, sk)
+                    }
+                }
+                gemm.sgemm(transA: false, transB: false, m: sq, n: dv, k: sk, alpha: 1,
+                           a: scores, lda: sk, b: pv + bi * vs[0] + hi * vs[1], ldb: vs[2],
+                           beta: 0, c: po + bh * sq * dv, ldc: dv)
+            }
+            withExtendedLifetime((q.storage, k.storage, v.storage, mc?.storage)) {}
+            return out
+        }
+        // Few queries (cached decoding): one (batch, head, query) row per work item.
         parallelFor(b * h * sq, costPerItem: sk * (d + dv) * 2 + 16) { start, end in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(sk, 1))
             defer { scores.deallocate() }

@@ -60,6 +60,37 @@ extension Device {
     }
 }
 
+extension Device {
+    /// Fully connected layer with the weight stored [in, out], as GPT-2's `Conv1D`:
+    /// `x[…, in] @ weight[in, out] + bias[out]` (no transposed copy of the weight is made).
+    public func linear(_ x: Tensor, weightInOut weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        guard weight.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == weight.shape[0] else {
+            throw TensorError.shapeMismatch(op: "linear(weightInOut:)", "input \(x.shape), weight [in, out] \(weight.shape)")
+        }
+        let inF = weight.shape[0], outF = weight.shape[1]
+        if let bias, bias.shape != [outF] {
+            throw TensorError.shapeMismatch(op: "linear(weightInOut:)", "bias \(bias.shape) for weight \(weight.shape)")
+        }
+        let xc = x.contiguous(), wc = weight.contiguous()
+        let rows = x.count / max(inF, 1)
+        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outF])
+        let pc = out.contiguousPointer
+        var beta: Float = 0
+        if let bias {
+            let bc = bias.contiguous()
+            let src = bc.contiguousPointer
+            for r in 0..<rows { (pc + r * outF).update(from: src, count: outF) }
+            beta = 1
+            withExtendedLifetime(bc.storage) {}
+        }
+        gemm.sgemm(transA: false, transB: false, m: rows, n: outF, k: inF, alpha: 1,
+                   a: xc.contiguousPointer, lda: inF, b: wc.contiguousPointer, ldb: outF,
+                   beta: beta, c: pc, ldc: outF)
+        withExtendedLifetime((xc.storage, wc.storage)) {}
+        return out
+    }
+}
+
 /// Numpy-style broadcast of two shapes.
 public func broadcastShapes(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
     let r = max(a.count, b.count)

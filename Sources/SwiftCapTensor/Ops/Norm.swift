@@ -25,8 +25,7 @@ extension Device {
             for r in start..<end {
                 let s = src + r * dim, d = dst + r * dim
                 let mean = sumRow(s, dim) * invDim
-                var sq: Float = 0
-                for j in 0..<dim { let c = s[j] - mean; sq += c * c }
+                let sq = centeredSquares(s, dim, mean)
                 let inv = 1 / (sq * invDim + eps).squareRoot()
                 switch (pw, pb) {
                 case let (w?, b?): for j in 0..<dim { d[j] = (s[j] - mean) * inv * w[j] + b[j] }
@@ -121,14 +120,23 @@ extension Device {
 /// In-place stable softmax of one row of `n` values. An all −∞ row becomes zeros.
 @inline(__always)
 func softmaxRowInPlace(_ d: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for j in 0..<n { m = Swift.max(m, d[j]) }
+    let m = maxRow(d, n)
     if m == -Float.infinity {
         d.update(repeating: 0, count: n)
         return
     }
-    var sum: Float = 0
-    for j in 0..<n { let e = expf(d[j] - m); d[j] = e; sum += e }
+    var acc = F8(repeating: 0)
+    var j = 0
+    let raw = UnsafeMutableRawPointer(d)
+    let mv = F8(repeating: m)
+    while j + 8 <= n {
+        let e = vexp(raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self) - mv)
+        raw.storeBytes(of: e, toByteOffset: j * 4, as: F8.self)
+        acc += e
+        j += 8
+    }
+    var sum = acc.sum()
+    while j < n { let e = expf(d[j] - m); d[j] = e; sum += e; j += 1 }
     let inv = 1 / sum
     for j in 0..<n { d[j] *= inv }
 }
@@ -148,6 +156,39 @@ func sumRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
+/// Largest of `n` floats (−∞ for an empty or all −∞ row).
+@inline(__always)
+func maxRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = F8(repeating: -.infinity)
+    var j = 0
+    let raw = UnsafeRawPointer(p)
+    while j + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self)
+        acc.replace(with: v, where: v .> acc)
+        j += 8
+    }
+    var m = acc.max()
+    while j < n { m = Swift.max(m, p[j]); j += 1 }
+    return m
+}
+
+/// Σ (p[j] − mean)² over `n` floats.
+@inline(__always)
+func centeredSquares(_ p: UnsafePointer<Float>, _ n: Int, _ mean: Float) -> Float {
+    var acc = F8(repeating: 0)
+    let mv = F8(repeating: mean)
+    var j = 0
+    let raw = UnsafeRawPointer(p)
+    while j + 8 <= n {
+        let c = raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self) - mv
+        acc += c * c
+        j += 8
+    }
+    var s = acc.sum()
+    while j < n { let c = p[j] - mean; s += c * c; j += 1 }
+    return s
+}
+
 /// Dot product of two rows of `n` floats (eight SIMD lanes).
 @inline(__always)
 func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -162,4 +203,27 @@ func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> F
     var s = acc.sum()
     while j < n { s += a[j] * b[j]; j += 1 }
     return s
+}
+
+extension Device {
+    /// Divides each row by its Euclidean norm (`x / ‖x‖` over the last dimension, as CLIP's
+    /// normalised embeddings; `eps` guards an all-zero row). x: [*, dim] -> [*, dim].
+    public func l2Normalize(_ x: Tensor, eps: Float = 0) throws -> Tensor {
+        guard x.rank >= 1, let dim = x.shape.last, dim > 0 else {
+            throw TensorError.invalidArgument(op: "l2Normalize", "input \(x.shape) has no last dimension")
+        }
+        let xc = x.contiguous()
+        let out = Tensor(zeros: x.shape)
+        let src = UnsafePointer(xc.contiguousPointer), dst = out.contiguousPointer
+        parallelFor(x.count / dim, costPerItem: dim * 2) { start, end in
+            for r in start..<end {
+                let s = src + r * dim, d = dst + r * dim
+                let norm = Swift.max(dotRow(s, s, dim).squareRoot(), eps)
+                let inv = 1 / norm
+                for j in 0..<dim { d[j] = s[j] * inv }
+            }
+        }
+        withExtendedLifetime(xc.storage) {}
+        return out
+    }
 }

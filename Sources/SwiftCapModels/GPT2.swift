@@ -1,0 +1,253 @@
+import Foundation
+import SwiftCapTensor
+import SwiftCapFormats
+
+/// Errors from loading or running GPT-2; each names the file or the input at fault.
+public enum GPT2Error: Error, CustomStringConvertible, Equatable {
+    case config(file: String, String)
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case .config(let file, let detail): return "GPT-2 config \(file): \(detail)"
+        case .invalidInput(let detail): return "GPT-2: \(detail)"
+        }
+    }
+}
+
+/// GPT-2 hyper-parameters, read from a Hugging Face `config.json` (keys as transformers writes them).
+public struct GPT2Config: Codable, Sendable, Equatable {
+    public var vocabSize: Int
+    public var nPositions: Int
+    public var nEmbd: Int
+    public var nLayer: Int
+    public var nHead: Int
+    /// MLP width; nil means 4 · nEmbd (as transformers does).
+    public var nInner: Int?
+    public var layerNormEpsilon: Float
+    /// transformers' `activation_function` ("gelu_new" for every published GPT-2).
+    public var activationFunction: String
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size"
+        case nPositions = "n_positions"
+        case nEmbd = "n_embd"
+        case nLayer = "n_layer"
+        case nHead = "n_head"
+        case nInner = "n_inner"
+        case layerNormEpsilon = "layer_norm_epsilon"
+        case activationFunction = "activation_function"
+        case bosTokenId = "bos_token_id"
+        case eosTokenId = "eos_token_id"
+    }
+
+    public init(vocabSize: Int = 50257, nPositions: Int = 1024, nEmbd: Int = 768, nLayer: Int = 12, nHead: Int = 12,
+                nInner: Int? = nil, layerNormEpsilon: Float = 1e-5, activationFunction: String = "gelu_new",
+                bosTokenId: Int? = 50256, eosTokenId: Int? = 50256) {
+        self.vocabSize = vocabSize
+        self.nPositions = nPositions
+        self.nEmbd = nEmbd
+        self.nLayer = nLayer
+        self.nHead = nHead
+        self.nInner = nInner
+        self.layerNormEpsilon = layerNormEpsilon
+        self.activationFunction = activationFunction
+        self.bosTokenId = bosTokenId
+        self.eosTokenId = eosTokenId
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        nPositions = try c.decode(Int.self, forKey: .nPositions)
+        nEmbd = try c.decode(Int.self, forKey: .nEmbd)
+        nLayer = try c.decode(Int.self, forKey: .nLayer)
+        nHead = try c.decode(Int.self, forKey: .nHead)
+        nInner = try c.decodeIfPresent(Int.self, forKey: .nInner)
+        layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
+        activationFunction = try c.decodeIfPresent(String.self, forKey: .activationFunction) ?? "gelu_new"
+        // transformers allows a single id or a list for these.
+        func tokenId(_ key: CodingKeys) throws -> Int? {
+            if let v = try? c.decodeIfPresent(Int.self, forKey: key) { return v }
+            return try c.decodeIfPresent([Int].self, forKey: key)?.first
+        }
+        bosTokenId = try tokenId(.bosTokenId)
+        eosTokenId = try tokenId(.eosTokenId)
+    }
+
+    /// Reads and validates `config.json`.
+    public static func load(from url: URL) throws -> GPT2Config {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw GPT2Error.config(file: url.path, "cannot read: \(error.localizedDescription)")
+        }
+        let config: GPT2Config
+        do { config = try JSONDecoder().decode(GPT2Config.self, from: data) } catch {
+            throw GPT2Error.config(file: url.path, "not a GPT-2 config: \(error)")
+        }
+        try config.validate(file: url.path)
+        return config
+    }
+
+    public var innerDim: Int { nInner ?? 4 * nEmbd }
+    public var headDim: Int { nEmbd / max(nHead, 1) }
+
+    public func validate(file: String = "config") throws {
+        guard vocabSize > 0, nPositions > 0, nEmbd > 0, nLayer > 0, nHead > 0, innerDim > 0 else {
+            throw GPT2Error.config(file: file, "sizes must be positive (vocab \(vocabSize), positions \(nPositions), n_embd \(nEmbd), n_layer \(nLayer), n_head \(nHead))")
+        }
+        guard nEmbd % nHead == 0 else {
+            throw GPT2Error.config(file: file, "n_embd \(nEmbd) is not divisible by n_head \(nHead)")
+        }
+        guard Activation(configName: activationFunction) != nil else {
+            throw GPT2Error.config(file: file, "unknown activation_function '\(activationFunction)'")
+        }
+    }
+}
+
+/// GPT-2 language model in the Hugging Face `GPT2LMHeadModel` layout (`transformer.wte`, `wpe`,
+/// `h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}`, `ln_f`; `lm_head` tied to
+/// `wte` unless the checkpoint stores its own). Checkpoints without the `transformer.` prefix
+/// (the original `GPT2Model` export) load too. Conv1D weights are stored [in, out] and used as such.
+public struct GPT2: Sendable {
+    struct Block: Sendable {
+        var ln1Weight, ln1Bias: Tensor          // [d]
+        var attnWeight, attnBias: Tensor        // [d, 3d], [3d]
+        var attnProjWeight, attnProjBias: Tensor // [d, d], [d]
+        var ln2Weight, ln2Bias: Tensor          // [d]
+        var fcWeight, fcBias: Tensor            // [d, inner], [inner]
+        var mlpProjWeight, mlpProjBias: Tensor  // [inner, d], [d]
+    }
+
+    public let config: GPT2Config
+    /// Token embeddings: [vocab, d].
+    public let wte: Tensor
+    /// Position embeddings: [positions, d].
+    public let wpe: Tensor
+    let blocks: [Block]
+    let lnFWeight, lnFBias: Tensor
+    /// Output projection [vocab, d] (the same tensor as `wte` when tied).
+    let lmHead: Tensor
+    let activation: Activation
+
+    /// Binds every tensor by its checkpoint name, checking shapes against `config`.
+    /// `weights` is the checkpoint root; the `transformer.` prefix is detected.
+    public init(config: GPT2Config, weights: Weights) throws {
+        try config.validate()
+        self.config = config
+        self.activation = Activation(configName: config.activationFunction) ?? .geluTanh
+        let d = config.nEmbd, inner = config.innerDim
+        let t = weights.contains("transformer.wte.weight") ? weights.pp("transformer") : weights
+        wte = try t.tensor("wte.weight", shape: [config.vocabSize, d])
+        wpe = try t.tensor("wpe.weight", shape: [config.nPositions, d])
+        var blocks: [Block] = []
+        for i in 0..<config.nLayer {
+            let h = t.pp("h").pp(i)
+            blocks.append(Block(
+                ln1Weight: try h.tensor("ln_1.weight", shape: [d]), ln1Bias: try h.tensor("ln_1.bias", shape: [d]),
+                attnWeight: try h.tensor("attn.c_attn.weight", shape: [d, 3 * d]),
+                attnBias: try h.tensor("attn.c_attn.bias", shape: [3 * d]),
+                attnProjWeight: try h.tensor("attn.c_proj.weight", shape: [d, d]),
+                attnProjBias: try h.tensor("attn.c_proj.bias", shape: [d]),
+                ln2Weight: try h.tensor("ln_2.weight", shape: [d]), ln2Bias: try h.tensor("ln_2.bias", shape: [d]),
+                fcWeight: try h.tensor("mlp.c_fc.weight", shape: [d, inner]),
+                fcBias: try h.tensor("mlp.c_fc.bias", shape: [inner]),
+                mlpProjWeight: try h.tensor("mlp.c_proj.weight", shape: [inner, d]),
+                mlpProjBias: try h.tensor("mlp.c_proj.bias", shape: [d])))
+        }
+        self.blocks = blocks
+        lnFWeight = try t.tensor("ln_f.weight", shape: [d])
+        lnFBias = try t.tensor("ln_f.bias", shape: [d])
+        lmHead = weights.contains("lm_head.weight") ? try weights.tensor("lm_head.weight", shape: [config.vocabSize, d]) : wte
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
+    public init(directory: URL) throws {
+        let config = try GPT2Config.load(from: directory.appendingPathComponent("config.json"))
+        let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        try self.init(config: config, weights: Weights(file))
+    }
+
+    /// An empty KV cache sized for this model.
+    public func makeCache() -> KVCache { KVCache(layers: config.nLayer) }
+
+    /// Token embeddings (without positions) for equally long rows of ids: -> [batch, seq, d].
+    public func embed(_ ids: [[Int]], device: Device) throws -> Tensor {
+        guard let seq = ids.first?.count, ids.allSatisfy({ $0.count == seq }) else {
+            throw GPT2Error.invalidInput("token rows must be non-empty and equally long, got lengths \(ids.map(\.count))")
+        }
+        return try device.embedding(ids.flatMap { $0 }, table: wte, shape: [ids.count, seq])
+    }
+
+    /// Runs the transformer on input embeddings that follow the positions already in `cache`, appending
+    /// their keys/values to it. embeddings: [batch, seq, d] -> final hidden states (after `ln_f`) [batch, seq, d].
+    public func hiddenStates(embeddings: Tensor, cache: inout KVCache, device: Device) throws -> Tensor {
+        let d = config.nEmbd
+        guard embeddings.rank == 3, embeddings.shape[2] == d, embeddings.shape[1] > 0 else {
+            throw GPT2Error.invalidInput("embeddings must be [batch, seq, \(d)], got \(embeddings.shape)")
+        }
+        guard cache.layerCount == config.nLayer else {
+            throw GPT2Error.invalidInput("cache has \(cache.layerCount) layers, model has \(config.nLayer)")
+        }
+        let batch = embeddings.shape[0], seq = embeddings.shape[1], past = cache.length
+        guard past + seq <= config.nPositions else {
+            throw GPT2Error.invalidInput("\(past) cached + \(seq) new positions exceed n_positions \(config.nPositions)")
+        }
+        let positions = try device.embedding(Array(past..<(past + seq)), table: wpe)  // [seq, d]
+        var h = try device.add(embeddings, positions)
+        for (i, block) in blocks.enumerated() {
+            let a = try device.layerNorm(h, weight: block.ln1Weight, bias: block.ln1Bias, eps: config.layerNormEpsilon)
+            let qkv = try device.linear(a, weightInOut: block.attnWeight, bias: block.attnBias)  // [b, s, 3d]
+            let parts = try device.split(qkv, parts: 3, dim: 2)
+            let q = try device.splitHeads(parts[0], heads: config.nHead)
+            let k = try device.splitHeads(parts[1], heads: config.nHead)
+            let v = try device.splitHeads(parts[2], heads: config.nHead)
+            let (ck, cv) = try cache.append(layer: i, keys: k, values: v)
+            let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, causal: true)
+            let merged = try device.mergeHeads(attn)
+            h = try device.add(h, device.linear(merged, weightInOut: block.attnProjWeight, bias: block.attnProjBias))
+            let m = try device.layerNorm(h, weight: block.ln2Weight, bias: block.ln2Bias, eps: config.layerNormEpsilon)
+            let fc = device.activation(try device.linear(m, weightInOut: block.fcWeight, bias: block.fcBias), activation)
+            h = try device.add(h, device.linear(fc, weightInOut: block.mlpProjWeight, bias: block.mlpProjBias))
+        }
+        _ = batch
+        return try device.layerNorm(h, weight: lnFWeight, bias: lnFBias, eps: config.layerNormEpsilon)
+    }
+
+    /// Final hidden states for token ids (equally long rows) after the cached positions: -> [batch, seq, d].
+    public func hiddenStates(ids: [[Int]], cache: inout KVCache, device: Device) throws -> Tensor {
+        try hiddenStates(embeddings: embed(ids, device: device), cache: &cache, device: device)
+    }
+
+    /// Vocabulary logits: hidden [..., d] -> [..., vocab].
+    public func logits(_ hidden: Tensor, device: Device) throws -> Tensor {
+        try device.linear(hidden, weight: lmHead)
+    }
+
+    /// Logits of the last position of each row: hidden [batch, seq, d] -> [batch, vocab].
+    public func lastLogits(_ hidden: Tensor, device: Device) throws -> Tensor {
+        guard hidden.rank == 3, hidden.shape[1] > 0 else {
+            throw GPT2Error.invalidInput("hidden states must be [batch, seq, d], got \(hidden.shape)")
+        }
+        let last = try hidden.narrowed(dim: 1, start: hidden.shape[1] - 1, length: 1)
+        return try logits(last, device: device).reshaped([hidden.shape[0], config.vocabSize])
+    }
+}
+
+extension GPT2: CausalDecoder {
+    public typealias State = KVCache
+
+    public var vocabularySize: Int { config.vocabSize }
+
+    /// Feeds one token per row after the cached positions: -> logits [rows, vocab].
+    public func nextLogits(tokens: [Int], state: inout KVCache, device: Device) throws -> Tensor {
+        let hidden = try hiddenStates(ids: tokens.map { [$0] }, cache: &state, device: device)
+        return try lastLogits(hidden, device: device)
+    }
+
+    public func reorderState(_ state: inout KVCache, rows: [Int], device: Device) throws {
+        try state.reorder(batch: rows, device: device)
+    }
+}
