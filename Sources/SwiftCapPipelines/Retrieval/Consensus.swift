@@ -19,7 +19,7 @@ public struct ConsensusReranker: Sendable {
     }
 
     /// For each caption in `candidates` (indices into `pool`), the weighted mean similarity to every
-    /// other caption of the pool. `weights` default to 1.
+    /// caption of the pool, itself included. `weights` default to 1.
     public func scores(_ pool: [String], weights: [Double]? = nil, candidates: [Int]? = nil) -> [Double] {
         let n = pool.count
         let cand = candidates ?? Array(0..<n)
@@ -69,7 +69,8 @@ public struct ConsensusReranker: Sendable {
         let w = weights ?? [Double](repeating: 1, count: n)
         return cand.map { i in
             var total = 0.0, wsum = 0.0
-            for j in 0..<n where j != i {
+            // The caption's own vote counts too (minimum Bayes risk over the whole pool).
+            for j in 0..<n {
                 total += w[j] * similarity(vectors[i], vectors[j])
                 wsum += w[j]
             }
