@@ -1,6 +1,7 @@
 // Hot loops of SwiftCapImage: Pillow-compatible 8-bit separable resampling, normalisation to
 // planar float, EXIF orientation. Callers split rows across threads.
 #include "CImageShim.h"
+#include <string.h>
 
 #define CIS_PRECISION_BITS (32 - 8 - 2)
 
@@ -9,6 +10,11 @@ static inline uint8_t cis_clip8(int v) {
     if (v <= 0) return 0;
     return (uint8_t)(v >> CIS_PRECISION_BITS);
 }
+
+// Four int32 lanes per pixel (R, G, B and one spare); integer sums are exact, so the order of
+// accumulation cannot change a result.
+typedef int32_t cis_v4si __attribute__((vector_size(16)));
+typedef uint8_t cis_v4qu __attribute__((vector_size(4)));
 
 void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int src_col_shift, uint8_t *dst,
                     int dst_stride, int y0, int y1, int x0, int x1,
@@ -20,8 +26,18 @@ void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int 
             const int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
             const int32_t *k = kk + (size_t)xx * (size_t)ksize;
             const uint8_t *p = in + (size_t)(xmin - src_col_shift) * 3;
-            int s0 = 1 << (CIS_PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < xmax; x++) {
+            const int half = 1 << (CIS_PRECISION_BITS - 1);
+            cis_v4si acc = {half, half, half, 0};
+            int x = 0;
+            // 4-byte loads take one byte of the following pixel; the last tap is done separately so
+            // no load reaches past the pixels this output reads.
+            for (; x < xmax - 1; x++) {
+                cis_v4qu b;
+                memcpy(&b, p + x * 3, 4);
+                acc += __builtin_convertvector(b, cis_v4si) * k[x];
+            }
+            int s0 = acc[0], s1 = acc[1], s2 = acc[2];
+            if (x < xmax) {
                 const int32_t w = k[x];
                 s0 += p[x * 3 + 0] * w;
                 s1 += p[x * 3 + 1] * w;

@@ -46,7 +46,9 @@ final class FuzzTests: XCTestCase {
         let original = [UInt8](try Data(contentsOf: fixture(fixtureName)))
         // the unmutated file loads completely
         let src = try open(MappedFile(bytes: original, name: fixtureName))
-        for n in src.tensorNames { _ = try src.loadTensor(n).scalars }
+        for n in src.tensorNames {
+            do { _ = try src.loadTensor(n).scalars } catch WeightError.unsupportedDType { continue }
+        }
         var rng = TestRNG(seed: seed &+ seedOffset)
         var opened = 0, loaded = 0, typedErrors = 0
         let start = Date()
