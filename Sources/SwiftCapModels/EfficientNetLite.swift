@@ -11,6 +11,9 @@ public struct Classification: Sendable {
         /// Human-readable class name (`ImageNetLabels.names`).
         public var label: String
         public var probability: Float
+        public init(index: Int, label: String, probability: Float) {
+            self.index = index; self.label = label; self.probability = probability
+        }
     }
     /// The `k` most probable classes, most probable first.
     public var top: [Label]
@@ -20,6 +23,10 @@ public struct Classification: Sendable {
     public var grid: Tensor
     /// Class logits: [1000].
     public var logits: [Float]
+
+    public init(top: [Label], pooled: [Float], grid: Tensor, logits: [Float]) {
+        self.top = top; self.pooled = pooled; self.grid = grid; self.logits = logits
+    }
 }
 
 /// EfficientNet-Lite0 (ImageNet-1k) with the weights of the legacy PyTorch checkpoint

@@ -73,7 +73,7 @@ final class PicoDetTests: XCTestCase {
     }
 
     /// Decoding by hand: one confident cell with peaked distributions gives the box the
-    /// PicoHead convention (centre = cell index × stride) implies, scaled to the image.
+    /// centre convention (centre = (cell index + 0.5) × stride) implies, scaled to the image.
     func testDecodeOneCellByHand() throws {
         var config = PicoDetConfig()
         config.scoreThreshold = 0.5
@@ -104,7 +104,7 @@ final class PicoDetTests: XCTestCase {
         m.config = config
         let dets = m.decode(scores: scores, boxes: boxes, imageWidth: 832, imageHeight: 416)
         XCTAssertEqual(dets.map(\.label), ["dog", "cat"])
-        let cx: Float = 7 * 16, cy: Float = 5 * 16
+        let cx: Float = 7.5 * 16, cy: Float = 5.5 * 16
         let b = dets[0].box
         XCTAssertEqual(b.x0, (cx - 32) * 2, accuracy: 1e-3)
         XCTAssertEqual(b.y0, cy - 48, accuracy: 1e-3)
@@ -143,6 +143,7 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         }
         let scoreThreshold: Float
         let nmsIoU: Float
+        let cellOffset: Float
         let photos: [Photo]
     }
 
@@ -153,6 +154,7 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: VisionTestPaths.fixture("picodet_coco_dev.json")))
         model.config.scoreThreshold = fixture.scoreThreshold
         model.config.nmsIoU = fixture.nmsIoU
+        XCTAssertEqual(model.config.cellOffset, fixture.cellOffset, "default centre convention")
         XCTAssertEqual(fixture.photos.count, 41)
         let device = Device(threads: 2)
         let folder = VisionTestPaths.assets.sharedFile("eval/coco-dev/images")
