@@ -79,6 +79,14 @@ final class EfficientNetLite0Tests: XCTestCase {
         XCTAssertThrowsError(try EfficientNetLite0(contentsOf: URL(fileURLWithPath: "/nonexistent/lite0.pth"))) { error in
             guard case VisionModelError.missingFile? = error as? VisionModelError else { return XCTFail("\(error)") }
         }
+        // A truncated checkpoint is a thrown error.
+        let real = try checkpointURL()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-lite0-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cut = dir.appendingPathComponent("cut.pth")
+        try Data(contentsOf: real).prefix(1_000_000).write(to: cut)
+        XCTAssertThrowsError(try EfficientNetLite0(contentsOf: cut))
         // A checkpoint without the network's tensors names the first missing key.
         let empty = InMemoryTensors(["_conv_stem.weight": Tensor(zeros: [32, 3, 3, 3])], description: "tiny.pth")
         XCTAssertThrowsError(try EfficientNetLite0(weights: Weights(empty))) { error in

@@ -123,6 +123,39 @@ final class PicoDetTests: XCTestCase {
         }
     }
 
+    /// Truncated or garbage model files give a thrown error, never a crash.
+    func testTruncatedAndGarbageModelFilesThrow() throws {
+        let url = try VisionTestPaths.picoDetURL()
+        let data = try Data(contentsOf: url)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-vision-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SystemRandomNumberGenerator()
+        let cases: [(String, Data)] = [
+            ("empty.onnx", Data()),
+            ("half.onnx", data.prefix(data.count / 2)),
+            ("head.onnx", data.prefix(1000)),
+            ("garbage.onnx", Data((0..<5000).map { _ in UInt8.random(in: 0...255, using: &rng) })),
+        ]
+        for (name, bytes) in cases {
+            let file = dir.appendingPathComponent(name)
+            try bytes.write(to: file)
+            XCTAssertThrowsError(try PicoDet(contentsOf: file), name)
+        }
+    }
+
+    /// Tiny and extreme images go through (the recipe resizes everything to 416x416).
+    func testTinyImages() throws {
+        let det = try model()
+        for (w, h) in [(1, 1), (3, 500), (700, 2)] {
+            let image = try RGBImage(width: w, height: h, pixels: [UInt8](repeating: 128, count: w * h * 3))
+            let dets = try det.detect(image, device: Device(threads: 2))
+            for d in dets {
+                XCTAssertTrue(d.box.x0 >= 0 && d.box.x1 <= Float(w) && d.box.y0 >= 0 && d.box.y1 <= Float(h), "\(d)")
+            }
+        }
+    }
+
     func testExecutorRejectsUnknownOperators() {
         let spec = GraphSpec(source: "t", nodes: [GraphSpec.Node(opType: "LSTM", name: "n0", inputs: ["x"], outputs: ["y"], attributes: [:])],
                              constants: [:], input: "x", outputs: ["y"])
