@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import SwiftCapTensor
 
 /// Behaviour the fixtures do not cover: errors, strided inputs, threading, the KV cache.
@@ -113,5 +114,30 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(b.keys(layer: 0)?.shape, [3, 1, 3, 2])
         XCTAssertEqual(b.keys(layer: 0)?.scalars, [4, 5, 6, 7, 9, 9, 4, 5, 6, 7, 9, 9, 0, 1, 2, 3, 9, 9])
         XCTAssertThrowsError(try b.reorder(batch: [3], device: device))
+    }
+
+    /// The 8-lane exp and erf against double-precision libm over their whole useful range.
+    func testVectorMathAccuracy() {
+        var worstExp = 0.0, worstErf = 0.0
+        var x: Float = -87
+        while x < 88.5 {
+            var v = SIMD8<Float>()
+            for l in 0..<8 { v[l] = x + Float(l) * 0.0137 }
+            let e = vexp(v), r = verf(v * 0.05)
+            for l in 0..<8 {
+                let exact = Foundation.exp(Double(v[l]))
+                worstExp = max(worstExp, abs(Double(e[l]) - exact) / exact)
+                worstErf = max(worstErf, abs(Double(r[l]) - Foundation.erf(Double(v[l] * 0.05))))
+            }
+            x += 0.11
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "vexp relative error")
+        XCTAssertLessThan(worstErf, 5e-7, "verf absolute error")
+        let extremes = vexp(SIMD8<Float>(-.infinity, -200, -88, 0, 1, 88.7, 200, .infinity))
+        XCTAssertLessThan(extremes[0], 1e-37)
+        XCTAssertLessThan(extremes[1], 1e-37)
+        XCTAssertEqual(extremes[3], 1)
+        XCTAssertEqual(extremes[4], Float(M_E), accuracy: 1e-6)
+        XCTAssertTrue(extremes[5].isFinite && extremes[5] > 3e38)
     }
 }
