@@ -140,4 +140,24 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(extremes[4], Float(M_E), accuracy: 1e-6)
         XCTAssertTrue(extremes[5].isFinite && extremes[5] > 3e38)
     }
+
+    /// The weight-streaming path `linear` takes for few rows agrees with GEMM.
+    func testSmallRowLinearMatchesGEMM() throws {
+        var rng = SplitMix64(seed: 21)
+        func random(_ shape: [Int]) -> Tensor { Tensor((0..<shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 }, shape: shape) }
+        for (rows, inF, outF) in [(1, 37, 13), (3, 64, 40), (4, 100, 7), (2, 8, 1), (1, 5, 300)] {
+            let x = random([rows, 1, inF]), w = random([outF, inF]), b = random([outF])
+            for bias in [nil, b] {
+                let fast = try device.linear(x, weight: w, bias: bias, smallRowKernel: true)
+                let gemm = try device.linear(x, weight: w, bias: bias, smallRowKernel: false)
+                XCTAssertEqual(fast.shape, [rows, 1, outF])
+                XCTAssertLessThanOrEqual(try fast.maxAbsDifference(gemm), 1e-5, "rows \(rows) in \(inF) out \(outF)")
+            }
+        }
+        // Rows beyond the limit take GEMM either way; a strided input is handled.
+        let x = try random([6, 9]).transposed()
+        let w = random([5, 6])
+        XCTAssertLessThanOrEqual(try device.linear(x, weight: w, bias: nil, smallRowKernel: true)
+            .maxAbsDifference(device.linear(x, weight: w, bias: nil, smallRowKernel: false)), 1e-5)
+    }
 }

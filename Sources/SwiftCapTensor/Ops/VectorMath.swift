@@ -189,15 +189,19 @@ func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, _ ve
         for j in 0..<n { s += a[j] * b[j] }
         return s
     }
-    var acc = SIMD8<Float>(repeating: 0)
+    var acc0 = F8(repeating: 0), acc1 = F8(repeating: 0)
     var j = 0
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    while j + 8 <= n {
-        acc += ra.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+    while j + 16 <= n {
+        acc0 += ra.loadUnaligned(fromByteOffset: j * 4, as: F8.self) * rb.loadUnaligned(fromByteOffset: j * 4, as: F8.self)
+        acc1 += ra.loadUnaligned(fromByteOffset: j * 4 + 32, as: F8.self) * rb.loadUnaligned(fromByteOffset: j * 4 + 32, as: F8.self)
+        j += 16
+    }
+    if j + 8 <= n {
+        acc0 += ra.loadUnaligned(fromByteOffset: j * 4, as: F8.self) * rb.loadUnaligned(fromByteOffset: j * 4, as: F8.self)
         j += 8
     }
-    var s = acc.sum()
+    var s = (acc0 + acc1).sum()
     while j < n { s += a[j] * b[j]; j += 1 }
     return s
 }
