@@ -36,11 +36,12 @@ public enum Checkpoint {
         let head = file.bytes.prefix(16)
         if head.count >= 4, head.starts(with: Array("GGUF".utf8)) { return .gguf }
         if ZipArchive.looksLikeZip(file) { return .pytorchZip }
-        if head.first == 0x80 { return .pytorchLegacy }
+        // before the pickle check: a safetensors header length may start with byte 0x80
         if file.count >= 10, let n = try? file.readLE(UInt64.self, at: 0, what: "header length"),
            n >= 2, n <= UInt64(file.count - 8), file.bytes[8] == UInt8(ascii: "{") {
             return .safetensors
         }
+        if head.first == 0x80 { return .pytorchLegacy }
         let ext = (file.name as NSString).pathExtension.lowercased()
         if ext == "onnx" { return .onnx }
         if ext == "safetensors" { return .safetensors }

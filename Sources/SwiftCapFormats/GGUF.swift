@@ -86,6 +86,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
+    // Known so that files holding them open (their extents can be checked); not dequantized.
+    case iq2_XXS = 16, iq2_XS = 17, iq3_XXS = 18, iq1_S = 19, iq4_NL = 20, iq3_S = 21, iq2_S = 22, iq4_XS = 23
+    case iq1_M = 29, tq1_0 = 34, tq2_0 = 35, mxfp4 = 39, nvfp4 = 40, q1_0 = 41
 
     /// Elements per block and bytes per block.
     public var blockSize: Int {
@@ -93,6 +96,10 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .f32, .f16, .i8, .i16, .i32, .i64, .f64, .bf16: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .iq2_XXS, .iq2_XS, .iq3_XXS, .iq1_S, .iq3_S, .iq2_S, .iq4_XS, .iq1_M, .tq1_0, .tq2_0: return 256
+        case .iq4_NL, .mxfp4: return 32
+        case .nvfp4: return 64
+        case .q1_0: return 128
         }
     }
 
@@ -114,18 +121,34 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_K: return 176
         case .q6_K: return 210
         case .q8_K: return 292
+        case .iq2_XXS: return 66
+        case .iq2_XS: return 74
+        case .iq3_XXS: return 98
+        case .iq1_S: return 50
+        case .iq4_NL: return 18
+        case .iq3_S: return 110
+        case .iq2_S: return 82
+        case .iq4_XS: return 136
+        case .iq1_M: return 56
+        case .tq1_0: return 54
+        case .tq2_0: return 66
+        case .mxfp4: return 17
+        case .nvfp4: return 36
+        case .q1_0: return 18
         }
     }
 
-    /// "F32", "Q4_K", … (ggml's names).
+    /// "F32", "Q4_K", "IQ2_XXS", … (ggml's names).
     public var name: String { String(describing: self).uppercased() }
 
     /// True when `GGUFFile.loadTensor` can dequantize this type.
     public var isSupported: Bool {
         switch self {
-        // Q8_1 and Q8_K are intermediate types for dot products; gguf-py has no dequantizer to test against
-        case .q8_1, .q8_K: return false
-        default: return true
+        case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64: return true
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_NL, .iq4_XS: return true
+        // Q8_1 and Q8_K are intermediate types for dot products (gguf-py has no dequantizer to test
+        // against); the other IQ/TQ/FP4 types need lookup grids not implemented here
+        default: return false
         }
     }
 
@@ -137,8 +160,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 /// `general.alignment` (default 32). Tensors are named as in the file; `TensorInfo.shape` is
 /// row-major (the reverse of GGUF's `ne` order, so `token_embd.weight` is `[vocab, dim]`).
 /// F32 tensors are returned zero-copy when aligned; F16/BF16/integer types are converted and
-/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K blocks are dequantized to fp32
-/// (Q8_1/Q8_K, intermediate types, and the IQ types are not).
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS blocks are
+/// dequantized to fp32 (Q8_1/Q8_K, intermediate types, and the other IQ/TQ/FP4 types are not; files
+/// holding them open, and those tensors report `WeightError.unsupportedDType`).
 public struct GGUFFile: TensorSource {
     public struct TensorEntry: Sendable, Equatable {
         public var name: String
@@ -289,6 +313,17 @@ public struct GGUFFile: TensorSource {
         entry(name).map { TensorInfo(dtype: GGMLType.name(code: $0.typeCode), shape: $0.shape) }
     }
 
+    /// The stored (possibly quantized) bytes of a tensor, for kernels that work on blocks directly.
+    /// Valid while this `GGUFFile` (its `file`) is alive. Rows of `ne[0]` elements are
+    /// `ne[0] / type.blockSize * type.bytesPerBlock` bytes each.
+    public func rawData(_ name: String) throws -> (type: GGMLType, bytes: UnsafeRawBufferPointer) {
+        guard let e = entry(name) else { throw WeightError.missing(name: name, source: file.name) }
+        guard let type = e.type else {
+            throw WeightError.unsupportedDType(name: name, dtype: GGMLType.name(code: e.typeCode), source: file.name)
+        }
+        return (type, try file.slice(offset: dataStart + e.offset, length: e.byteCount, what: "data of tensor '\(name)'"))
+    }
+
     public func loadTensor(_ name: String) throws -> Tensor {
         guard let e = entry(name) else { throw WeightError.missing(name: name, source: file.name) }
         guard let type = e.type, type.isSupported else {
@@ -341,6 +376,8 @@ public enum GGMLDequant {
             case .q2_K: q2_K(p, y)
             case .q3_K: q3_K(p, y)
             case .q5_K: q5_K(p, y)
+            case .iq4_NL: iq4_NL(p, y)
+            case .iq4_XS: iq4_XS(p, y)
             default: y.update(repeating: .nan, count: n)
             }
         }
@@ -480,6 +517,38 @@ public enum GGMLDequant {
             }
             u1 <<= 2
             u2 <<= 2
+        }
+    }
+
+    /// The 16 non-linear 4-bit levels shared by IQ4_NL and IQ4_XS.
+    static let iq4Levels: [Float] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// IQ4_NL: d (f16), 16 bytes of nibbles indexing `iq4Levels`. x = d·level.
+    static func iq4_NL(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 0)
+        for j in 0..<16 {
+            let q = p.load(fromByteOffset: 2 + j, as: UInt8.self)
+            y[j] = d * iq4Levels[Int(q & 0x0f)]
+            y[j + 16] = d * iq4Levels[Int(q >> 4)]
+        }
+    }
+
+    /// IQ4_XS: d (f16), high scale bits (u16), 4 bytes of low scale nibbles, 128 bytes of nibbles;
+    /// 8 sub-blocks of 32 with 6-bit scales. x = d·(scale − 32)·level.
+    static func iq4_XS(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = f16(p, 0)
+        let high = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        for ib in 0..<8 {
+            let lowByte = p.load(fromByteOffset: 4 + ib / 2, as: UInt8.self)
+            let ls = Int((lowByte >> UInt8(4 * (ib % 2))) & 0x0f) | (Int((high >> UInt16(2 * ib)) & 3) << 4)
+            let dl = d * Float(ls - 32)
+            let q = p + 8 + 16 * ib
+            let out = y + 32 * ib
+            for j in 0..<16 {
+                let v = q.load(fromByteOffset: j, as: UInt8.self)
+                out[j] = dl * iq4Levels[Int(v & 0x0f)]
+                out[j + 16] = dl * iq4Levels[Int(v >> 4)]
+            }
         }
     }
 

@@ -107,6 +107,42 @@ public struct ONNXNode: Sendable {
     public func attribute(_ name: String) -> ONNXAttribute.Value? {
         attributes.first { $0.name == name }?.value
     }
+
+    /// INT attribute `name`, or nil when absent or of another type.
+    public func int(_ name: String) -> Int64? {
+        if case .int(let v)? = attribute(name) { return v }
+        return nil
+    }
+
+    /// FLOAT attribute `name`.
+    public func float(_ name: String) -> Float? {
+        if case .float(let v)? = attribute(name) { return v }
+        return nil
+    }
+
+    /// STRING attribute `name`, decoded as UTF-8.
+    public func string(_ name: String) -> String? {
+        if case .string(let v)? = attribute(name) { return String(decoding: v, as: UTF8.self) }
+        return nil
+    }
+
+    /// INTS attribute `name`.
+    public func ints(_ name: String) -> [Int64]? {
+        if case .ints(let v)? = attribute(name) { return v }
+        return nil
+    }
+
+    /// FLOATS attribute `name`.
+    public func floats(_ name: String) -> [Float]? {
+        if case .floats(let v)? = attribute(name) { return v }
+        return nil
+    }
+
+    /// TENSOR attribute `name` (e.g. a Constant's `value`).
+    public func tensorAttribute(_ name: String) -> ONNXTensor? {
+        if case .tensor(let v)? = attribute(name) { return v }
+        return nil
+    }
 }
 
 /// A graph input, output or value_info: a name and, for tensors, the element type and shape.
@@ -236,6 +272,14 @@ public struct ONNXModel: TensorSource {
 
     public var sourceDescription: String { file.name }
     public var tensorNames: [String] { graph.initializers.map(\.name) }
+
+    /// The tensor produced by a `Constant` node with output `name` (its `value` attribute), if any.
+    public func constant(_ name: String) -> ONNXTensor? {
+        for n in graph.nodes where n.opType == "Constant" && n.outputs.first == name {
+            return n.tensorAttribute("value")
+        }
+        return nil
+    }
 
     public func initializer(_ name: String) -> ONNXTensor? {
         initializerIndex[name].map { graph.initializers[$0] }

@@ -39,6 +39,7 @@ struct Inspect: ParsableCommand {
         if rows.count < summary.tensors.count { print("  … \(summary.tensors.count - rows.count) more") }
         if load {
             var failures = 0
+            let start = Date()
             do {
                 let source = try Checkpoint.open(url)
                 for name in source.tensorNames {
@@ -51,7 +52,8 @@ struct Inspect: ParsableCommand {
                 printError("swiftcap inspect: \(error)")
                 throw ExitCode.failure
             }
-            print("loaded: \(summary.tensors.count - failures) of \(summary.tensors.count) tensors")
+            let seconds = Date().timeIntervalSince(start)
+            print("loaded: \(summary.tensors.count - failures) of \(summary.tensors.count) tensors as fp32 in \(String(format: "%.3f", seconds)) s")
             if failures > 0 { throw ExitCode.failure }
         }
     }

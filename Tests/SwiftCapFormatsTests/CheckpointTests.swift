@@ -24,6 +24,20 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(Checkpoint.detect(MappedFile(bytes: onnxBytes, name: "model.bin")), .onnx)
     }
 
+    func testSafetensorsWhoseHeaderLengthStartsWith0x80() throws {
+        // pad the tensor name until the (8-aligned) header is exactly 128 bytes long
+        var name = "w"
+        var bytes: [UInt8] = []
+        while true {
+            bytes = try SafetensorsWriter.encode([(name, Tensor([1, 2]))])
+            if bytes[0] >= 0x80 { break }
+            name += "x"
+        }
+        XCTAssertEqual(bytes[0], 0x80)
+        let f = MappedFile(bytes: bytes, name: "odd.safetensors")
+        XCTAssertEqual(Checkpoint.detect(f), .safetensors)
+    }
+
     func testUnknownFileIsATypedError() throws {
         let url = repositoryRoot.appendingPathComponent("Package.swift")
         XCTAssertThrowsError(try Checkpoint.summary(url)) {

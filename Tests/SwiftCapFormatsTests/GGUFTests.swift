@@ -70,7 +70,13 @@ final class GGUFTests: XCTestCase {
             XCTFail("t.arr_nested is not an array of arrays")
         }
         let tensors = try XCTUnwrap(e["tensors"] as? [[String: Any]])
-        XCTAssertEqual(g.tensorNames, tensors.map { $0["name"] as? String ?? "" })
+        let unsupported = try XCTUnwrap(e["unsupported"] as? [String: Any])
+        let unsupportedName = try XCTUnwrap(unsupported["name"] as? String)
+        XCTAssertEqual(g.tensorNames, tensors.map { $0["name"] as? String ?? "" } + [unsupportedName])
+        XCTAssertEqual(g.tensorInfo(unsupportedName), TensorInfo(dtype: "IQ2_XXS", shape: ints(unsupported["shape"])))
+        XCTAssertThrowsError(try g.loadTensor(unsupportedName)) {
+            XCTAssertEqual($0 as? WeightError, .unsupportedDType(name: unsupportedName, dtype: "IQ2_XXS", source: g.sourceDescription))
+        }
         var seenTypes = Set<String>()
         for et in tensors {
             let name = try XCTUnwrap(et["name"] as? String)
@@ -83,8 +89,15 @@ final class GGUFTests: XCTestCase {
             // gguf-py dequantizes in fp32 numpy with the same formulas: bit-exact
             assertClose(t.scalars, floats(et["values"]), tolerance: 0, name)
         }
-        XCTAssertEqual(seenTypes, ["F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K"])
+        XCTAssertEqual(seenTypes, ["F32", "F16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "IQ4_NL", "IQ4_XS"])
         XCTAssertTrue(try g.loadTensor("f32").storage.owner === g.file, "aligned F32 is zero-copy")
+        // raw block access dequantizes row by row to the same values
+        let raw = try g.rawData("rand_q4_k")
+        XCTAssertEqual(raw.type, .q4_K)
+        XCTAssertEqual(raw.bytes.count, 2 * 2 * 144)
+        var row = [Float](repeating: 0, count: 512)
+        row.withUnsafeMutableBufferPointer { GGMLDequant.dequantize(.q4_K, blocks: 2, src: raw.bytes.baseAddress! + 288, dst: $0.baseAddress!) }
+        XCTAssertEqual(row, try g.loadTensor("rand_q4_k").row(1).scalars)
     }
 
     func testVersion2Header() throws {
@@ -92,7 +105,7 @@ final class GGUFTests: XCTestCase {
         bytes[4] = 2
         let g = try GGUFFile(file: MappedFile(bytes: bytes, name: "v2.gguf"))
         XCTAssertEqual(g.version, 2)
-        XCTAssertEqual(g.tensorNames.count, 13)
+        XCTAssertEqual(g.tensorNames.count, 16)
         bytes[4] = 1
         XCTAssertThrowsError(try GGUFFile(file: MappedFile(bytes: bytes, name: "v1.gguf"))) {
             XCTAssertTrue("\($0)".contains("GGUF version 1") && "\($0)".contains("v1.gguf"), "\($0)")

@@ -100,6 +100,16 @@ final class ONNXTests: XCTestCase {
         }
         checkValueInfos(model.graph.inputs, e["inputs"], "inputs")
         checkValueInfos(model.graph.outputs, e["outputs"], "outputs")
+        // typed attribute accessors and Constant outputs
+        let conv = try XCTUnwrap(model.graph.nodes.first { $0.opType == "Conv" })
+        XCTAssertEqual(conv.ints("pads"), [1, 1, 1, 1])
+        XCTAssertEqual(conv.int("group"), 1)
+        XCTAssertNil(conv.float("group"))
+        let hs = try XCTUnwrap(model.graph.nodes.first { $0.opType == "HardSigmoid" })
+        XCTAssertEqual(hs.float("alpha"), 0.2)
+        XCTAssertEqual(model.graph.nodes.first { $0.opType == "Resize" }?.string("mode"), "nearest")
+        XCTAssertEqual(try model.tensor(try XCTUnwrap(model.constant("k"))).scalars, [0.5, -0.25])
+        XCTAssertNil(model.constant("y"))
         // Weights binding works over initializers
         XCTAssertEqual(try Weights(model).pp("conv").tensor("weight", shape: [4, 3, 3, 3]).shape, [4, 3, 3, 3])
     }
