@@ -1,6 +1,7 @@
 // Hot loops of SwiftCapImage: Pillow-compatible 8-bit separable resampling, normalisation to
 // planar float, EXIF orientation. Callers split rows across threads.
 #include "CImageShim.h"
+#include <string.h>
 
 #define CIS_PRECISION_BITS (32 - 8 - 2)
 
@@ -9,6 +10,11 @@ static inline uint8_t cis_clip8(int v) {
     if (v <= 0) return 0;
     return (uint8_t)(v >> CIS_PRECISION_BITS);
 }
+
+// Four int32 lanes per pixel (R, G, B and one spare); integer sums are exact, so the order of
+// accumulation cannot change a result.
+typedef int32_t cis_v4si __attribute__((vector_size(16)));
+typedef uint8_t cis_v4qu __attribute__((vector_size(4)));
 
 void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int src_col_shift, uint8_t *dst,
                     int dst_stride, int y0, int y1, int x0, int x1,
@@ -20,8 +26,18 @@ void cis_resample_h(const uint8_t *src, int src_stride, int src_row_offset, int 
             const int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
             const int32_t *k = kk + (size_t)xx * (size_t)ksize;
             const uint8_t *p = in + (size_t)(xmin - src_col_shift) * 3;
-            int s0 = 1 << (CIS_PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < xmax; x++) {
+            const int half = 1 << (CIS_PRECISION_BITS - 1);
+            cis_v4si acc = {half, half, half, 0};
+            int x = 0;
+            // 4-byte loads take one byte of the following pixel; the last tap is done separately so
+            // no load reaches past the pixels this output reads.
+            for (; x < xmax - 1; x++) {
+                cis_v4qu b;
+                memcpy(&b, p + x * 3, 4);
+                acc += __builtin_convertvector(b, cis_v4si) * k[x];
+            }
+            int s0 = acc[0], s1 = acc[1], s2 = acc[2];
+            if (x < xmax) {
                 const int32_t w = k[x];
                 s0 += p[x * 3 + 0] * w;
                 s1 += p[x * 3 + 1] * w;
@@ -63,19 +79,27 @@ void cis_resample_v(const uint8_t *src, int src_stride, int src_row_shift, uint8
 void cis_normalize_chw(const uint8_t *src, int w, int h, int y0, int y1, float *dst, int mode,
                        const float *mean, const float *std) {
     const size_t plane = (size_t)w * (size_t)h;
+    // 256-entry table per channel, each entry computed with the reference formula in float32,
+    // so the lookup gives the same bits as evaluating the formula per pixel.
+    float table[3][256];
     for (int c = 0; c < 3; c++) {
         const float m = mean[c], s = std[c];
-        for (int y = y0; y < y1; y++) {
-            const uint8_t *in = src + (size_t)y * (size_t)w * 3 + c;
-            float *o = dst + (size_t)c * plane + (size_t)y * (size_t)w;
+        for (int v = 0; v < 256; v++) {
             if (mode == 0) {
-                for (int x = 0; x < w; x++) {
-                    const float unit = (float)in[x * 3] / 255.0f;   // torchvision: to float, / 255
-                    o[x] = (unit - m) / s;
-                }
+                const float unit = (float)v / 255.0f;   // torchvision: to float, / 255
+                table[c][v] = (unit - m) / s;
             } else {
-                for (int x = 0; x < w; x++) o[x] = ((float)in[x * 3] - m) / s;
+                table[c][v] = ((float)v - m) / s;
             }
+        }
+    }
+    for (int y = y0; y < y1; y++) {
+        const uint8_t *in = src + (size_t)y * (size_t)w * 3;
+        float *o0 = dst + (size_t)y * (size_t)w, *o1 = o0 + plane, *o2 = o1 + plane;
+        for (int x = 0; x < w; x++) {
+            o0[x] = table[0][in[x * 3]];
+            o1[x] = table[1][in[x * 3 + 1]];
+            o2[x] = table[2][in[x * 3 + 2]];
         }
     }
 }

@@ -68,6 +68,9 @@ int cis_png_decode(const uint8_t *data, size_t size, int64_t max_pixels, cis_ima
         return st.status == CIS_OK ? CIS_ERR_CORRUPT : st.status;
     }
     png_set_read_fn(png, &st, cis_png_read_fn);
+    // libpng's own default caps width and height at 1,000,000 each; lift them so that the caller's
+    // pixel limit (checked below, before allocating) decides, and reports the size.
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
     png_read_info(png, info);
 
     png_uint_32 w = 0, h = 0;

@@ -111,11 +111,10 @@ public struct ImageDecoder: Sendable {
                 throw ImageError.corrupt(file: name, reason: "decoder returned no pixels")
             }
             let orientation = format == .jpeg ? EXIF.jpegOrientation(raw) : nil
-            var info = ImageInfo(format: format, colorModel: Self.colorModel(img.color_model),
+            let info = ImageInfo(format: format, colorModel: Self.colorModel(img.color_model),
                                  components: Int(img.components), bitDepth: Int(img.bit_depth),
                                  progressive: img.progressive != 0, adobeInvertedCMYK: img.adobe_inverted != 0,
                                  exifOrientation: orientation, storedWidth: w, storedHeight: h)
-            if format == .png && img.has_transparency != 0 && ch == 3 { info.colorModel = .other }
             let o = options.applyEXIFOrientation ? (orientation ?? 1) : 1
             let image = Self.makeImage(src, width: w, height: h, channels: ch, orientation: o)
             return (image, info)

@@ -108,16 +108,18 @@ final class MalformedInputTests: XCTestCase {
         for name in ["jpeg_baseline_444.jpg", "jpeg_progressive.jpg", "jpeg_cmyk_adobe.jpg", "png_rgb8.png",
                      "png_palette8.png", "png_rgba16_interlaced.png"] {
             let full = [UInt8](try fixture(name))
-            for variant in 0..<150 {
+            for variant in 0..<300 {
                 var b = full
                 for _ in 0..<(1 + next() % 4) {
                     let i = next() % b.count
                     b[i] ^= UInt8(1 << (next() % 8)) | UInt8(truncatingIfNeeded: next() % 2 == 0 ? 0 : next())
                 }
+                // every fifth variant goes through a file in the temporary directory, the rest through memory
                 let url = dir.appendingPathComponent("flip-\(variant)-\(name)")
-                try Data(b).write(to: url)
+                let onDisk = variant % 5 == 0
+                if onDisk { try Data(b).write(to: url) }
                 do {
-                    let image = try decoder.decode(contentsOf: url)
+                    let image = onDisk ? try decoder.decode(contentsOf: url) : try decoder.decode(Data(b), name: url.path)
                     XCTAssertEqual(image.pixels.count, image.width * image.height * 3)
                     decoded += 1
                 } catch let e as ImageError {
@@ -150,13 +152,16 @@ final class MalformedInputTests: XCTestCase {
     func testPNGHeaderClaimingHugeSizeIsRefusedBeforeAllocating() throws {
         let dir = try Fixtures.temporaryDirectory(self)
         func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
-        let ihdr = be32(50000) + be32(50000) + [8, 2, 0, 0, 0]
-        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr)
-            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
-        let url = dir.appendingPathComponent("huge.png")
-        try Data(png).write(to: url)
-        XCTAssertThrowsError(try decoder.decode(contentsOf: url)) { e in
-            XCTAssertEqual(e as? ImageError, .tooLarge(file: url.path, width: 50000, height: 50000, limit: 100_000_000))
+        // 50000 x 50000 (2.5 gigapixels), and sizes past libpng's own 1,000,000-per-side default
+        for (w, h) in [(50000, 50000), (2_000_000, 51), (3, 2_000_000_000), (10001, 10000)] {
+            let ihdr = be32(UInt32(w)) + be32(UInt32(h)) + [8, 2, 0, 0, 0]
+            let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr)
+                + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+            let url = dir.appendingPathComponent("huge-\(w)x\(h).png")
+            try Data(png).write(to: url)
+            XCTAssertThrowsError(try decoder.decode(contentsOf: url)) { e in
+                XCTAssertEqual(e as? ImageError, .tooLarge(file: url.path, width: w, height: h, limit: 100_000_000))
+            }
         }
     }
 
@@ -174,6 +179,30 @@ final class MalformedInputTests: XCTestCase {
         XCTAssertThrowsError(try decoder.decode(contentsOf: url)) { e in
             XCTAssertEqual(e as? ImageError, .tooLarge(file: url.path, width: 60000, height: 60000, limit: 100_000_000))
         }
+    }
+
+    /// A progressive JPEG whose last scan is repeated 1,100 times is stopped at 1,000 scans
+    /// (crafted scan floods are a known way to keep libjpeg busy for minutes).
+    func testScanFloodIsStopped() throws {
+        let b = [UInt8](try fixture("jpeg_progressive.jpg"))
+        guard b.count > 4, b[b.count - 2] == 0xFF, b[b.count - 1] == 0xD9,
+              let lastSOS = (2..<(b.count - 1)).last(where: { b[$0] == 0xFF && b[$0 + 1] == 0xDA }) else {
+            return XCTFail("fixture layout")
+        }
+        let scan = Array(b[lastSOS..<(b.count - 2)])
+        var flood = Array(b[0..<(b.count - 2)])
+        for _ in 0..<1100 { flood += scan }
+        flood += [0xFF, 0xD9]
+        XCTAssertThrowsError(try decoder.decode(Data(flood), name: "flood.jpg")) { e in
+            guard case ImageError.limitExceeded(let f, let reason) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(f, "flood.jpg")
+            XCTAssertTrue(reason.contains("1000 scans"), reason)
+        }
+        // the same file with a few repeats is still accepted (a warning, as in Pillow)
+        var few = Array(b[0..<(b.count - 2)])
+        for _ in 0..<3 { few += scan }
+        few += [0xFF, 0xD9]
+        XCTAssertNoThrow(try decoder.decode(Data(few), name: "few.jpg"))
     }
 
     func testPixelLimitIsConfigurable() throws {

@@ -65,7 +65,7 @@ final class PreprocessTests: XCTestCase {
         let device = Device()
         let decoder = ImageDecoder()
         var worstMax: [String: Double] = [:], sumAbs: [String: Double] = [:], counts: [String: Int] = [:]
-        var exactSamples = 0, totalSamples = 0, worstPixel = 0
+        var exactSamples = 0, totalSamples = 0, worstPixel = 0, identicalSums = 0
         for name in photos.keys.sorted() {
             guard let p = photos[name], let recipes = p["recipes"] as? [String: [String: Any]] else { continue }
             let image = try decoder.decode(contentsOf: folder.appendingPathComponent(name))
@@ -75,7 +75,13 @@ final class PreprocessTests: XCTestCase {
             if let sums = p["channelSums"] as? [Int], let samples = p["pixelSamples"] as? [Int] {
                 var mine = [0, 0, 0]
                 for i in 0..<image.pixels.count { mine[i % 3] += Int(image.pixels[i]) }
-                XCTAssertEqual(mine, sums, "\(name): decoded channel sums")
+                // identical here (the same libjpeg-turbo IDCT as Pillow's build); other libjpeg builds may
+                // differ by a step on a few pixels, so the bound is on the channel mean (0-255 units)
+                let n = Double(image.width * image.height)
+                for c in 0..<3 {
+                    XCTAssertLessThanOrEqual(abs(Double(mine[c] - sums[c])) / n, 0.01, "\(name): channel \(c) mean")
+                }
+                if mine == sums { identicalSums += 1 }
                 for (k, v) in samples.enumerated() {
                     worstPixel = max(worstPixel, abs(Int(image.pixels[(k * stride) % image.pixels.count]) - v))
                 }
@@ -116,7 +122,8 @@ final class PreprocessTests: XCTestCase {
             print(String(format: "coco-dev %@: %d samples, max |Δ| %.5f/255, mean |Δ| %.6f/255 (pixel units)",
                          rname, counts[rname]!, m * 255, mean * 255))
         }
-        print("coco-dev: \(exactSamples)/\(totalSamples) samples identical to Pillow's 8-bit value; decode max |Δ| \(worstPixel)")
+        print("coco-dev: \(exactSamples)/\(totalSamples) samples identical to Pillow's 8-bit value; decode: "
+              + "\(identicalSums)/\(photos.count) photos with identical channel sums, sampled bytes max |Δ| \(worstPixel)")
         XCTAssertEqual(counts.values.reduce(0, +), 41 * 4 * 2000)
     }
 }
