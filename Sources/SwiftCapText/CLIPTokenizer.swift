@@ -145,13 +145,13 @@ public struct CLIPTokenizer: Sendable {
     /// [contextLength] ids: start, the text's ids, end, zero padding; when too long the ids are
     /// cut to the context and the last one replaced by the end token (open_clip `tokenize`).
     public func tokenize(_ text: String, contextLength: Int = CLIPTokenizer.contextLength) -> [Int] {
-        precondition(contextLength >= 2, "context length must hold start and end tokens")
+        let length = max(contextLength, 0)
         var ids = [startID] + encode(text) + [endID]
-        if ids.count > contextLength {
-            ids.removeLast(ids.count - contextLength)
-            ids[contextLength - 1] = endID
+        if ids.count > length {
+            ids.removeLast(ids.count - length)
+            if length > 0 { ids[length - 1] = endID }
         }
-        return ids + [Int](repeating: 0, count: contextLength - ids.count)
+        return ids + [Int](repeating: 0, count: length - ids.count)
     }
 
     /// The symbol of `id`, or nil outside the vocabulary.
