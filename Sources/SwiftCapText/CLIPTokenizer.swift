@@ -64,10 +64,14 @@ public struct CLIPTokenizer: Sendable {
         self.vocab = vocab
         self.idToToken = list
         self.merges = try BPEMerges(merges: pairs, vocab: vocab, file: source)
-        self.byteIDs = ByteLevel.byteToScalar.map { Int32(vocab[String($0)]!) }
-        self.byteEndIDs = ByteLevel.byteToScalar.map { Int32(vocab[String($0) + "</w>"]!) }
-        self.startID = vocab[Self.startToken]!
-        self.endID = vocab[Self.endToken]!
+        func id(_ s: String) throws -> Int {
+            guard let i = vocab[s] else { throw TokenizerError.unknownSymbol(file: source, symbol: s) }
+            return i
+        }
+        self.byteIDs = try ByteLevel.byteToScalar.map { Int32(try id(String($0))) }
+        self.byteEndIDs = try ByteLevel.byteToScalar.map { Int32(try id(String($0) + "</w>")) }
+        self.startID = try id(Self.startToken)
+        self.endID = try id(Self.endToken)
     }
 
     /// Pieces of cleaned text by CLIP's pattern (case-insensitive, text already lower-cased):
