@@ -674,7 +674,10 @@ struct PTBLexer {
                 var starts = [j]
                 if let m = at(j), m == 0x2D || m == 0x6F || m == 0x2A || m == 0x27 { starts.append(j + 1) }
                 for st in starts {
-                    if let f = at(st), "()DPdpO\\{@|[]".utf16.contains(f) { offer(st + 1, nil, .smiley) }
+                    if let f = at(st), "()DPdpO\\{@|[]".utf16.contains(f),
+                       at(st + 1).map({ !PTBLexer.isAsciiAlpha($0) }) ?? false {
+                        offer(st + 1, nil, .smiley)
+                    }
                 }
             }
         }
