@@ -43,7 +43,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG", "CImageShim"]),
         .target(name: "SwiftCapText"),
-        .target(name: "SwiftCapMetrics"),
+        .target(name: "SwiftCapMetrics", dependencies: ["SwiftCapTensor"]),
         .target(name: "SwiftCapModels",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
         .target(name: "SwiftCapPipelines",
@@ -57,8 +57,13 @@ let package = Package(
         .testTarget(name: "SwiftCapTensorTests", dependencies: ["SwiftCapTensor"]),
         .testTarget(name: "SwiftCapFormatsTests", dependencies: ["SwiftCapFormats"]),
         .testTarget(name: "SwiftCapImageTests", dependencies: ["SwiftCapImage"]),
+<<<<<<< HEAD
         .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText", "SwiftCapTensor", "SwiftCapFormats"]),
         .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics"]),
+=======
+        .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText"]),
+        .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics", "SwiftCapTensor"]),
+>>>>>>> wip/metrics
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),
     ],

@@ -8,7 +8,11 @@ struct SwiftCapCommand: ParsableCommand {
         commandName: "swiftcap",
         abstract: "On-device image captioning.",
         version: SwiftCapVersion.string,
+<<<<<<< HEAD
         subcommands: [Caption.self, Info.self, Bench.self, Index.self, Inspect.self, Detect.self],
+=======
+        subcommands: [Info.self, Bench.self, Eval.self],
+>>>>>>> wip/metrics
         defaultSubcommand: Info.self
     )
 }
