@@ -57,13 +57,8 @@ let package = Package(
         .testTarget(name: "SwiftCapTensorTests", dependencies: ["SwiftCapTensor"]),
         .testTarget(name: "SwiftCapFormatsTests", dependencies: ["SwiftCapFormats"]),
         .testTarget(name: "SwiftCapImageTests", dependencies: ["SwiftCapImage"]),
-<<<<<<< HEAD
         .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText", "SwiftCapTensor", "SwiftCapFormats"]),
-        .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics"]),
-=======
-        .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText"]),
         .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics", "SwiftCapTensor"]),
->>>>>>> wip/metrics
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),
     ],

@@ -8,11 +8,7 @@ struct SwiftCapCommand: ParsableCommand {
         commandName: "swiftcap",
         abstract: "On-device image captioning.",
         version: SwiftCapVersion.string,
-<<<<<<< HEAD
-        subcommands: [Caption.self, Info.self, Bench.self, Index.self, Inspect.self, Detect.self],
-=======
-        subcommands: [Info.self, Bench.self, Eval.self],
->>>>>>> wip/metrics
+        subcommands: [Caption.self, Eval.self, Info.self, Bench.self, Index.self, Inspect.self, Detect.self],
         defaultSubcommand: Info.self
     )
 }
