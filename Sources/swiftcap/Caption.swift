@@ -28,7 +28,7 @@ struct Caption: ParsableCommand {
         var failures = 0
         for photo in photos {
             do {
-                let out = try captioner.caption(imageAt: URL(fileURLWithPath: photo))
+                let out = try captioner.describe(imageAt: URL(fileURLWithPath: photo))
                 if json {
                     printJSONLine(CaptionRecord(image: photo, caption: out.caption, concepts: out.evidence,
                                                 retrieved: out.retrieved, timings_ms: out.timings))

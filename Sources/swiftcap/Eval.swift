@@ -138,10 +138,13 @@ func imageFiles(in dir: URL) throws -> [URL] {
         .sorted().map { dir.appendingPathComponent($0) }
 }
 
-/// The captioner `--images` uses. The default captioner of SwiftCapPipelines is plugged in here;
-/// until then this returns nil and `eval --images` explains that only `--captions` works.
+/// The captioner `--images` uses: the default captioner unless `--arch` names another.
 func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -> (any Captioner)? {
-    nil
+    guard arch == nil || arch == "default" else { return nil }
+    let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
+    let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device)
+    for w in captioner.warnings { printError("warning: \(w)") }
+    return captioner
 }
 
 /// A one-line progress bar on stderr: done/total, images/s and ETA.

@@ -2,6 +2,7 @@ import Foundation
 import SwiftCapTensor
 import SwiftCapImage
 import SwiftCapModels
+import SwiftCapMetrics
 
 /// Errors setting up the default captioner; each says what is missing and how to get it.
 public enum CaptionerSetupError: Error, CustomStringConvertible {
@@ -34,16 +35,17 @@ public struct CaptionOutput: Sendable {
     public var timings: StageTimings
 }
 
-/// The default captioner: photo -> visual concepts (PicoDet objects) -> retrieval decoder over the
-/// caption datastore. Loads every model once; `caption(imageAt:)` may be called for many photos.
-public struct DefaultCaptioner: Sendable {
+/// The default captioner: photo -> visual concepts (PicoDet objects + EfficientNet-Lite labels) ->
+/// retrieval decoder over the caption datastore. Loads every model once; `caption(imageAt:)` may be
+/// called for many photos.
+public struct DefaultCaptioner: Sendable, Captioner {
     public let device: Device
     public let decoder: RetrievalCaptioner
-    /// nil when the detector file is not available (a warning says where to get it).
-    public let detector: PicoDet?
+    public let extractor: ConceptExtractor
     public let imageDecoder: ImageDecoder
     /// Human-readable notes about missing optional parts (printed once by the CLI).
     public let warnings: [String]
+    public var name: String { "default (PicoDet + EfficientNet-Lite0 concepts, retrieval decoder)" }
 
     public static func defaultDatastoreURL(paths: AssetPaths) -> URL {
         paths.asset("datastore/coco-karpathy-train.scds")
@@ -51,6 +53,7 @@ public struct DefaultCaptioner: Sendable {
 
     public init(paths: AssetPaths, datastore: URL? = nil, device: Device,
                 config: RetrievalCaptioner.Config = RetrievalCaptioner.Config(),
+                conceptOptions: ConceptOptions = ConceptOptions(),
                 decodeOptions: ImageDecodeOptions = ImageDecodeOptions()) throws {
         self.device = device
         self.imageDecoder = ImageDecoder(options: decodeOptions)
@@ -60,47 +63,50 @@ public struct DefaultCaptioner: Sendable {
         }
         self.decoder = RetrievalCaptioner(datastore: try Datastore(contentsOf: storeURL), config: config)
         var warnings: [String] = []
-        let detectorURL = paths.sharedFile(PicoDet.sharedRelativePath)
-        if FileManager.default.fileExists(atPath: detectorURL.path) {
-            detector = try PicoDet(contentsOf: detectorURL)
-        } else {
-            detector = nil
-            warnings.append("object detector not found at \(detectorURL.path): captions will only use whole-image "
-                            + "labels. Get picodet_s_416_coco.onnx (hpc203/picodet-onnxruntime, coco/) and put it in "
-                            + "<shared>/models/, or point $SWIFTCAP_SHARED at a folder that has models/ in it.")
-        }
+        self.extractor = try ConceptExtractor.load(paths: paths, options: conceptOptions) { warnings.append($0) }
         self.warnings = warnings
     }
 
-    /// Concept evidence from detections: every detection becomes one piece of evidence whose area is
-    /// the fraction of the photo its box covers.
-    public static func evidence(from detections: [Detection], width: Int, height: Int) -> [ConceptEvidence] {
-        let imageArea = Float(max(1, width * height))
-        return detections.map { d in
-            let b = d.box
-            let w = max(0, min(b.x1, Float(width)) - max(b.x0, 0)), h = max(0, min(b.y1, Float(height)) - max(b.y0, 0))
-            return ConceptEvidence(name: d.label, score: d.score, area: w * h / imageArea)
+    /// Concept evidence: one piece per detected instance (area = the fraction of the photo its box
+    /// covers) and one per classifier word (area 1: it describes the whole photo).
+    public static func evidence(from concepts: Concepts) -> [ConceptEvidence] {
+        var out: [ConceptEvidence] = []
+        for o in concepts.objects {
+            for i in o.instances { out.append(ConceptEvidence(name: o.word, score: i.score, area: min(1, i.areaFraction))) }
         }
+        for l in concepts.labels { out.append(ConceptEvidence(name: l.word, score: l.probability, area: 1, isLabel: true)) }
+        return out
     }
 
-    public func caption(imageAt url: URL) throws -> CaptionOutput {
+    public func describe(imageAt url: URL) throws -> CaptionOutput {
         var t = StageTimings()
         let start = DispatchTime.now().uptimeNanoseconds
         func lap(_ since: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - since) / 1e6 }
         var s = DispatchTime.now().uptimeNanoseconds
         let image = try imageDecoder.decode(contentsOf: url)
         t.decode = lap(s)
-        var evidence: [ConceptEvidence] = []
-        if let detector {
-            s = DispatchTime.now().uptimeNanoseconds
-            let detections = try detector.detect(image, device: device)
-            evidence += DefaultCaptioner.evidence(from: detections, width: image.width, height: image.height)
-            t.detector = lap(s)
-        }
+        s = DispatchTime.now().uptimeNanoseconds
+        let detections = try extractor.detector?.detect(image, device: device) ?? []
+        t.detector = lap(s)
+        s = DispatchTime.now().uptimeNanoseconds
+        let classification = try extractor.classifier.classify(image, topK: extractor.options.classifierTopK, device: device)
+        t.classifier = lap(s)
+        let concepts = extractor.describe(detections: detections, classification: classification, imageWidth: image.width,
+                                          imageHeight: image.height, detectorUsed: extractor.detector != nil)
+        let evidence = DefaultCaptioner.evidence(from: concepts)
         s = DispatchTime.now().uptimeNanoseconds
         let result = decoder.caption(evidence: evidence)
         t.decoder = lap(s)
         t.total = lap(start)
         return CaptionOutput(caption: result.caption, evidence: evidence, retrieved: result.retrieved, timings: t)
+    }
+
+    /// `Captioner` conformance (used by `swiftcap eval --images`).
+    public func caption(imageAt url: URL) throws -> CaptionResult {
+        let out = try describe(imageAt: url)
+        let t = out.timings
+        return CaptionResult(caption: out.caption, concepts: out.evidence.map(\.name),
+                             timings: ["decode": t.decode / 1e3, "detect": t.detector / 1e3,
+                                       "classify": t.classifier / 1e3, "decoder": t.decoder / 1e3])
     }
 }
