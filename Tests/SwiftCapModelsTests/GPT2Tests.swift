@@ -83,13 +83,14 @@ final class GPT2Tests: XCTestCase {
         let e = try expected()
         let eos = try XCTUnwrap(e["eos_token_id"] as? Int)
         let runs = try XCTUnwrap(e["generate"] as? [[String: Any]])
-        XCTAssertEqual(runs.count, 9)
+        XCTAssertEqual(runs.count, 11)
         var sawStop = false
         for run in runs {
             let kind = try XCTUnwrap(run["kind"] as? String)
             let params = try XCTUnwrap(run["params"] as? [String: Any])
             let expectedIds = try XCTUnwrap(run["output_ids"] as? [[Int]])
-            var config = GenerationConfig(maxNewTokens: kind.hasSuffix("embeds") ? 8 : 12, stopTokens: [eos])
+            var config = GenerationConfig(maxNewTokens: kind.hasSuffix("embeds") ? 8 : kind.hasPrefix("padded") ? 10 : 12,
+                                          stopTokens: [eos])
             config.numBeams = params["num_beams"] as? Int ?? 1
             config.lengthPenalty = Float(params["length_penalty"] as? Double ?? 1)
             config.repetitionPenalty = Float(params["repetition_penalty"] as? Double ?? 1)
@@ -106,7 +107,8 @@ final class GPT2Tests: XCTestCase {
                 hidden = try model.hiddenStates(embeddings: prefix, cache: &cache, device: device)
             } else {
                 prompts = try XCTUnwrap(run["prompt_ids"] as? [[Int]])
-                hidden = try model.hiddenStates(ids: prompts, cache: &cache, device: device)
+                let padding = kind.hasPrefix("padded") ? try XCTUnwrap(e["padded_left_padding"] as? [Int]) : nil
+                hidden = try model.hiddenStates(ids: prompts, cache: &cache, leftPadding: padding, device: device)
             }
             let got = try Generator.generate(model, state: cache, firstLogits: model.lastLogits(hidden, device: device),
                                              prompts: prompts, config: config, device: device)
@@ -118,6 +120,30 @@ final class GPT2Tests: XCTestCase {
             XCTAssertEqual(got, want, "\(kind) \(params)")
         }
         XCTAssertTrue(sawStop, "the fixtures exercise stopping on the stop token")
+    }
+
+    /// A left-padded batch (prompts of 3 and 6 tokens) gives transformers' logits at every real position.
+    func testLeftPaddedBatchMatchesTransformers() throws {
+        let model = try GPT2(directory: Self.modelDir)
+        let e = try expected()
+        let ids = try XCTUnwrap(e["padded_ids"] as? [[Int]])
+        let padding = try XCTUnwrap(e["padded_left_padding"] as? [Int])
+        var cache = model.makeCache()
+        let logits = try model.logits(model.hiddenStates(ids: ids, cache: &cache, leftPadding: padding, device: device), device: device)
+        XCTAssertEqual(cache.leftPadding, padding)
+        let want = try tensor(e["padded_logits"])
+        for (row, pad) in padding.enumerated() {
+            let got = try logits.narrowed(dim: 0, start: row, length: 1).narrowed(dim: 1, start: pad, length: 6 - pad).contiguous()
+            let ref = try want.narrowed(dim: 0, start: row, length: 1).narrowed(dim: 1, start: pad, length: 6 - pad).contiguous()
+            XCTAssertLessThanOrEqual(try maxError(got, ref), 1e-4, "row \(row)")
+        }
+        // The unpadded row alone gives the same logits as in the batch.
+        var single = model.makeCache()
+        let alone = try model.logits(model.hiddenStates(ids: [ids[1]], cache: &single, device: device), device: device)
+        XCTAssertLessThanOrEqual(try maxError(alone, logits.narrowed(dim: 0, start: 1, length: 1).contiguous()), 1e-5)
+        var bad = model.makeCache()
+        XCTAssertThrowsError(try model.hiddenStates(ids: ids, cache: &bad, leftPadding: [6, 0], device: device))
+        XCTAssertThrowsError(try model.hiddenStates(ids: [[1]], cache: &cache, leftPadding: [0, 0], device: device))
     }
 
     func testSamplingIsSeededAndFiltersApply() throws {
