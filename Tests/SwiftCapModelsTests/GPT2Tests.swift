@@ -83,7 +83,7 @@ final class GPT2Tests: XCTestCase {
         let e = try expected()
         let eos = try XCTUnwrap(e["eos_token_id"] as? Int)
         let runs = try XCTUnwrap(e["generate"] as? [[String: Any]])
-        XCTAssertEqual(runs.count, 11)
+        XCTAssertEqual(runs.count, 14)
         var sawStop = false
         for run in runs {
             let kind = try XCTUnwrap(run["kind"] as? String)
