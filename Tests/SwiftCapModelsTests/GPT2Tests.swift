@@ -83,7 +83,7 @@ final class GPT2Tests: XCTestCase {
         let e = try expected()
         let eos = try XCTUnwrap(e["eos_token_id"] as? Int)
         let runs = try XCTUnwrap(e["generate"] as? [[String: Any]])
-        XCTAssertEqual(runs.count, 14)
+        XCTAssertEqual(runs.count, 16)
         var sawStop = false
         for run in runs {
             let kind = try XCTUnwrap(run["kind"] as? String)
@@ -94,6 +94,7 @@ final class GPT2Tests: XCTestCase {
             config.numBeams = params["num_beams"] as? Int ?? 1
             config.lengthPenalty = Float(params["length_penalty"] as? Double ?? 1)
             config.repetitionPenalty = Float(params["repetition_penalty"] as? Double ?? 1)
+            config.noRepeatNGramSize = params["no_repeat_ngram_size"] as? Int ?? 0
             if let es = params["early_stopping"] {
                 if let flag = es as? Bool { config.earlyStopping = flag ? .whenBeamsFull : .heuristic }
                 else { XCTAssertEqual(es as? String, "never"); config.earlyStopping = .never }
