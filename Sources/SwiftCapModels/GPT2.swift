@@ -284,3 +284,29 @@ extension GPT2: CausalDecoder {
         try state.reorder(batch: rows, device: device)
     }
 }
+
+extension GPT2 {
+    /// Continues equally long (or left-padded, see `hiddenStates`) rows of prompt ids:
+    /// runs the prompt, then `Generator.generate`. Returns each row's new tokens.
+    public func generate(ids: [[Int]], leftPadding: [Int]? = nil, config: GenerationConfig, device: Device) throws -> [[Int]] {
+        var cache = makeCache()
+        let hidden = try hiddenStates(ids: ids, cache: &cache, leftPadding: leftPadding, device: device)
+        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: ids,
+                                      config: config, device: device)
+    }
+
+    /// Continues a prefix of input embeddings [batch, prefix, d] (ClipCap-style), optionally
+    /// followed by the same prompt ids for every row. Returns each row's new tokens.
+    public func generate(prefix: Tensor, promptIds: [Int] = [], config: GenerationConfig, device: Device) throws -> [[Int]] {
+        guard prefix.rank == 3 else {
+            throw GPT2Error.invalidInput("prefix embeddings must be [batch, prefix, \(self.config.nEmbd)], got \(prefix.shape)")
+        }
+        var embeddings = prefix
+        let rows = Array(repeating: promptIds, count: prefix.shape[0])
+        if !promptIds.isEmpty { embeddings = try device.concat([prefix, embed(rows, device: device)], dim: 1) }
+        var cache = makeCache()
+        let hidden = try hiddenStates(embeddings: embeddings, cache: &cache, device: device)
+        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: rows,
+                                      config: config, device: device)
+    }
+}

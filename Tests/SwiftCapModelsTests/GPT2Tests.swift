@@ -121,6 +121,21 @@ final class GPT2Tests: XCTestCase {
             XCTAssertEqual(got, want, "\(kind) \(params)")
         }
         XCTAssertTrue(sawStop, "the fixtures exercise stopping on the stop token")
+        // The convenience entry points give the same ids as the explicit prefill + Generator path.
+        let greedyRun = try XCTUnwrap(runs.first { ($0["kind"] as? String) == "greedy" })
+        let prompts = try XCTUnwrap(greedyRun["prompt_ids"] as? [[Int]])
+        let direct = try model.generate(ids: prompts, config: GenerationConfig(maxNewTokens: 12, stopTokens: [eos]), device: device)
+        XCTAssertEqual(direct.map { $0.count }.max(), 12)
+        let expectedGreedy = try XCTUnwrap(greedyRun["output_ids"] as? [[Int]]).map { row -> [Int] in
+            row.firstIndex(of: eos).map { Array(row[...$0]) } ?? row
+        }
+        XCTAssertEqual(direct, expectedGreedy)
+        let embedsRun = try XCTUnwrap(runs.first { ($0["kind"] as? String) == "greedy-embeds" })
+        let viaPrefix = try model.generate(prefix: tensor(e["prefix_embeds"]), config: GenerationConfig(maxNewTokens: 8, stopTokens: [eos]),
+                                           device: device)
+        XCTAssertEqual(viaPrefix, try XCTUnwrap(embedsRun["output_ids"] as? [[Int]]).map { row -> [Int] in
+            row.firstIndex(of: eos).map { Array(row[...$0]) } ?? row
+        })
     }
 
     /// A left-padded batch (prompts of 3 and 6 tokens) gives transformers' logits at every real position.
