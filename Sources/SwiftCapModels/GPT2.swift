@@ -110,15 +110,16 @@ public struct GPT2Config: Codable, Sendable, Equatable {
 /// GPT-2 language model in the Hugging Face `GPT2LMHeadModel` layout (`transformer.wte`, `wpe`,
 /// `h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}`, `ln_f`; `lm_head` tied to
 /// `wte` unless the checkpoint stores its own). Checkpoints without the `transformer.` prefix
-/// (the original `GPT2Model` export) load too. Conv1D weights are stored [in, out] and used as such.
+/// (the original `GPT2Model` export) load too. Conv1D weights are stored [in, out]; they are
+/// transposed once at load to [out, in] so decoding steps can use `linear`'s weight-streaming path.
 public struct GPT2: Sendable {
     struct Block: Sendable {
         var ln1Weight, ln1Bias: Tensor          // [d]
-        var attnWeight, attnBias: Tensor        // [d, 3d], [3d]
-        var attnProjWeight, attnProjBias: Tensor // [d, d], [d]
+        var attnWeight, attnBias: Tensor        // [3d, d] (transposed from the checkpoint's [d, 3d]), [3d]
+        var attnProjWeight, attnProjBias: Tensor // [d, d] (transposed), [d]
         var ln2Weight, ln2Bias: Tensor          // [d]
-        var fcWeight, fcBias: Tensor            // [d, inner], [inner]
-        var mlpProjWeight, mlpProjBias: Tensor  // [inner, d], [d]
+        var fcWeight, fcBias: Tensor            // [inner, d] (transposed), [inner]
+        var mlpProjWeight, mlpProjBias: Tensor  // [d, inner] (transposed), [d]
     }
 
     public let config: GPT2Config
@@ -145,16 +146,20 @@ public struct GPT2: Sendable {
         var blocks: [Block] = []
         for i in 0..<config.nLayer {
             let h = t.pp("h").pp(i)
+            /// A Conv1D weight [in, out] as a contiguous [out, in] copy.
+            func conv1D(_ name: String, _ inF: Int, _ outF: Int) throws -> Tensor {
+                try h.tensor(name, shape: [inF, outF]).transposed().contiguous()
+            }
             blocks.append(Block(
                 ln1Weight: try h.tensor("ln_1.weight", shape: [d]), ln1Bias: try h.tensor("ln_1.bias", shape: [d]),
-                attnWeight: try h.tensor("attn.c_attn.weight", shape: [d, 3 * d]),
+                attnWeight: try conv1D("attn.c_attn.weight", d, 3 * d),
                 attnBias: try h.tensor("attn.c_attn.bias", shape: [3 * d]),
-                attnProjWeight: try h.tensor("attn.c_proj.weight", shape: [d, d]),
+                attnProjWeight: try conv1D("attn.c_proj.weight", d, d),
                 attnProjBias: try h.tensor("attn.c_proj.bias", shape: [d]),
                 ln2Weight: try h.tensor("ln_2.weight", shape: [d]), ln2Bias: try h.tensor("ln_2.bias", shape: [d]),
-                fcWeight: try h.tensor("mlp.c_fc.weight", shape: [d, inner]),
+                fcWeight: try conv1D("mlp.c_fc.weight", d, inner),
                 fcBias: try h.tensor("mlp.c_fc.bias", shape: [inner]),
-                mlpProjWeight: try h.tensor("mlp.c_proj.weight", shape: [inner, d]),
+                mlpProjWeight: try conv1D("mlp.c_proj.weight", inner, d),
                 mlpProjBias: try h.tensor("mlp.c_proj.bias", shape: [d])))
         }
         self.blocks = blocks
@@ -199,7 +204,7 @@ public struct GPT2: Sendable {
         var h = try device.add(embeddings, positions)
         for (i, block) in blocks.enumerated() {
             let a = try device.layerNorm(h, weight: block.ln1Weight, bias: block.ln1Bias, eps: config.layerNormEpsilon)
-            let qkv = try device.linear(a, weightInOut: block.attnWeight, bias: block.attnBias)  // [b, s, 3d]
+            let qkv = try device.linear(a, weight: block.attnWeight, bias: block.attnBias)  // [b, s, 3d]
             let parts = try device.split(qkv, parts: 3, dim: 2)
             let q = try device.splitHeads(parts[0], heads: config.nHead)
             let k = try device.splitHeads(parts[1], heads: config.nHead)
@@ -207,10 +212,10 @@ public struct GPT2: Sendable {
             let (ck, cv) = try cache.append(layer: i, keys: k, values: v)
             let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, causal: true)
             let merged = try device.mergeHeads(attn)
-            h = try device.add(h, device.linear(merged, weightInOut: block.attnProjWeight, bias: block.attnProjBias))
+            h = try device.add(h, device.linear(merged, weight: block.attnProjWeight, bias: block.attnProjBias))
             let m = try device.layerNorm(h, weight: block.ln2Weight, bias: block.ln2Bias, eps: config.layerNormEpsilon)
-            let fc = device.activation(try device.linear(m, weightInOut: block.fcWeight, bias: block.fcBias), activation)
-            h = try device.add(h, device.linear(fc, weightInOut: block.mlpProjWeight, bias: block.mlpProjBias))
+            let fc = device.activation(try device.linear(m, weight: block.fcWeight, bias: block.fcBias), activation)
+            h = try device.add(h, device.linear(fc, weight: block.mlpProjWeight, bias: block.mlpProjBias))
         }
         _ = batch
         return try device.layerNorm(h, weight: lnFWeight, bias: lnFBias, eps: config.layerNormEpsilon)

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
-@testable import SwiftCapModels
+import SwiftCapModels
 
 /// CLIP parity with transformers on the tiny random checkpoint written by fixtures/gen/models.py,
 /// in both the Hugging Face and the OpenAI layout (same weights, F16-exact).

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
-@testable import SwiftCapModels
+import SwiftCapModels
 
 /// GPT-2 parity with transformers on the tiny random checkpoint written by fixtures/gen/models.py.
 final class GPT2Tests: XCTestCase {

@@ -48,7 +48,7 @@ final class OpsFixtureTests: XCTestCase {
     }
 
     /// Runs the op a case names on the case's inputs.
-    func run(_ c: Case, device: Device) throws -> Tensor {
+    func run(_ c: Case, device: Device, vectorized v: Bool) throws -> Tensor {
         func input(_ name: String) throws -> Tensor {
             guard let t = c.inputs[name] else { throw TensorError.invalidArgument(op: "fixture", "case \(c.name) lacks input \(name)") }
             return t.tensor
@@ -61,22 +61,22 @@ final class OpsFixtureTests: XCTestCase {
         case "div": return try device.div(input("a"), input("b"))
         case "scale": return device.scale(try input("x"), by: p.factor ?? .nan)
         case "addScalar": return device.add(try input("x"), scalar: p.value ?? .nan)
-        case "gelu": return device.gelu(try input("x"))
-        case "geluTanh": return device.geluTanh(try input("x"))
-        case "quickGELU": return device.quickGELU(try input("x"))
-        case "silu": return device.silu(try input("x"))
+        case "gelu": return device.gelu(try input("x"), vectorized: v)
+        case "geluTanh": return device.geluTanh(try input("x"), vectorized: v)
+        case "quickGELU": return device.quickGELU(try input("x"), vectorized: v)
+        case "silu": return device.silu(try input("x"), vectorized: v)
         case "relu": return device.relu(try input("x"))
         case "relu6": return device.relu6(try input("x"))
         case "hardSwish": return device.hardSwish(try input("x"))
         case "hardSigmoid":
             if p.alpha == Float(1.0 / 6.0) && p.beta == 0.5 { return device.hardSigmoid(try input("x")) }
             return device.hardSigmoid(try input("x"), alpha: p.alpha ?? .nan, beta: p.beta ?? .nan)
-        case "sigmoid": return device.sigmoid(try input("x"))
+        case "sigmoid": return device.sigmoid(try input("x"), vectorized: v)
         case "layerNorm":
-            return try device.layerNorm(input("x"), weight: c.inputs["weight"]?.tensor, bias: c.inputs["bias"]?.tensor, eps: p.eps ?? .nan)
+            return try device.layerNorm(input("x"), weight: c.inputs["weight"]?.tensor, bias: c.inputs["bias"]?.tensor, eps: p.eps ?? .nan, vectorized: v)
         case "rmsNorm":
-            return try device.rmsNorm(input("x"), weight: c.inputs["weight"]?.tensor, eps: p.eps ?? .nan)
-        case "softmax": return try device.softmax(input("x"))
+            return try device.rmsNorm(input("x"), weight: c.inputs["weight"]?.tensor, eps: p.eps ?? .nan, vectorized: v)
+        case "softmax": return try device.softmax(input("x"), vectorized: v)
         case "logSoftmax": return try device.logSoftmax(input("x"))
         case "embedding": return try device.embedding(p.ids ?? [], table: input("table"), shape: p.idShape)
         case "concat":
@@ -89,7 +89,7 @@ final class OpsFixtureTests: XCTestCase {
             if let keep = c.inputs["keep"] { mask = try device.paddingMask(keep: keep.tensor) }
             if let m = c.inputs["mask"] { mask = m.tensor }
             return try device.scaledDotProductAttention(query: input("q"), key: input("k"), value: input("v"),
-                                                        mask: mask, causal: p.causal ?? false, scale: p.scale)
+                                                        mask: mask, causal: p.causal ?? false, scale: p.scale, vectorized: v)
         case "causalMask": return try device.causalMask(queries: p.queries ?? 0, past: p.past ?? 0)
         default: throw TensorError.invalidArgument(op: "fixture", "unknown op \(c.op)")
         }
@@ -99,10 +99,11 @@ final class OpsFixtureTests: XCTestCase {
         let cases = try loadCases()
         XCTAssertGreaterThanOrEqual(cases.count, 60)
         var seen = Set<String>()
-        for threads in [1, 3] {
+        // Both kernel forms (scalar: debug default; 8-lane: release default), 1 and 3 threads.
+        for (threads, vectorized) in [(1, false), (3, false), (1, true), (3, true)] {
             let device = Device(threads: threads)
             for c in cases {
-                let got = try run(c, device: device)
+                let got = try run(c, device: device, vectorized: vectorized)
                 XCTAssertEqual(got.shape, c.expected.shape, "\(c.op) \(c.name)")
                 guard got.shape == c.expected.shape else { continue }
                 let a = got.scalars, e = c.expected.data
@@ -117,7 +118,7 @@ final class OpsFixtureTests: XCTestCase {
                         worst = max(worst, abs(a[i] - e[i]) * 1e-5 / tolerance)
                     }
                 }
-                XCTAssertLessThanOrEqual(worst, 1e-5, "\(c.op) \(c.name): max error \(worst) (scaled to a 1e-5 bound)")
+                XCTAssertLessThanOrEqual(worst, 1e-5, "\(c.op) \(c.name) (vectorized \(vectorized)): max error \(worst) (scaled to a 1e-5 bound)")
                 seen.insert(c.op)
             }
         }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import SwiftCapTensor
 
 /// Behaviour the fixtures do not cover: errors, strided inputs, threading, the KV cache.
@@ -113,5 +114,50 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(b.keys(layer: 0)?.shape, [3, 1, 3, 2])
         XCTAssertEqual(b.keys(layer: 0)?.scalars, [4, 5, 6, 7, 9, 9, 4, 5, 6, 7, 9, 9, 0, 1, 2, 3, 9, 9])
         XCTAssertThrowsError(try b.reorder(batch: [3], device: device))
+    }
+
+    /// The 8-lane exp and erf against double-precision libm over their whole useful range.
+    func testVectorMathAccuracy() {
+        var worstExp = 0.0, worstErf = 0.0
+        var x: Float = -87
+        while x < 88.5 {
+            var v = SIMD8<Float>()
+            for l in 0..<8 { v[l] = x + Float(l) * 0.0137 }
+            let e = vexp(v), r = verf(v * 0.05)
+            for l in 0..<8 {
+                let exact = Foundation.exp(Double(v[l]))
+                worstExp = max(worstExp, abs(Double(e[l]) - exact) / exact)
+                worstErf = max(worstErf, abs(Double(r[l]) - Foundation.erf(Double(v[l] * 0.05))))
+            }
+            x += 0.11
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "vexp relative error")
+        XCTAssertLessThan(worstErf, 5e-7, "verf absolute error")
+        let extremes = vexp(SIMD8<Float>(-.infinity, -200, -88, 0, 1, 88.7, 200, .infinity))
+        XCTAssertLessThan(extremes[0], 1e-37)
+        XCTAssertLessThan(extremes[1], 1e-37)
+        XCTAssertEqual(extremes[3], 1)
+        XCTAssertEqual(extremes[4], Float(M_E), accuracy: 1e-6)
+        XCTAssertTrue(extremes[5].isFinite && extremes[5] > 3e38)
+    }
+
+    /// The weight-streaming path `linear` takes for few rows agrees with GEMM.
+    func testSmallRowLinearMatchesGEMM() throws {
+        var rng = SplitMix64(seed: 21)
+        func random(_ shape: [Int]) -> Tensor { Tensor((0..<shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 }, shape: shape) }
+        for (rows, inF, outF) in [(1, 37, 13), (3, 64, 40), (4, 100, 7), (2, 8, 1), (1, 5, 300)] {
+            let x = random([rows, 1, inF]), w = random([outF, inF]), b = random([outF])
+            for bias in [nil, b] {
+                let fast = try device.linear(x, weight: w, bias: bias, smallRowKernel: true)
+                let gemm = try device.linear(x, weight: w, bias: bias, smallRowKernel: false)
+                XCTAssertEqual(fast.shape, [rows, 1, outF])
+                XCTAssertLessThanOrEqual(try fast.maxAbsDifference(gemm), 1e-5, "rows \(rows) in \(inF) out \(outF)")
+            }
+        }
+        // Rows beyond the limit take GEMM either way; a strided input is handled.
+        let x = try random([6, 9]).transposed()
+        let w = random([5, 6])
+        XCTAssertLessThanOrEqual(try device.linear(x, weight: w, bias: nil, smallRowKernel: true)
+            .maxAbsDifference(device.linear(x, weight: w, bias: nil, smallRowKernel: false)), 1e-5)
     }
 }

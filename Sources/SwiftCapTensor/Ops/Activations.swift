@@ -63,34 +63,34 @@ extension Device {
     }
 
     /// Exact GELU: `0.5 x (1 + erf(x / √2))`.
-    public func gelu(_ x: Tensor) -> Tensor {
-        mapContiguous(x) { src, dst, n in
-            mapVectorized(src, dst, n) { x in 0.5 * x * (1 + verf(x * 0.70710678118654752)) }
-        }
+    public func gelu(_ x: Tensor) -> Tensor { gelu(x, vectorized: vectorKernelsByDefault) }
+
+    func gelu(_ x: Tensor, vectorized: Bool) -> Tensor {
+        mapUnary(x, vectorized, scalar: { x in 0.5 * x * (1 + erff(x * 0.70710678118654752)) },
+                 vector: { x in 0.5 * x * (1 + verf(x * 0.70710678118654752)) })
     }
 
     /// Tanh-approximated GELU: `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
-    public func geluTanh(_ x: Tensor) -> Tensor {
-        mapContiguous(x) { src, dst, n in
-            // 0.5 (1 + tanh(u)) = sigmoid(2u)
-            mapVectorized(src, dst, n) { x in
-                x * vsigmoid(1.5957691216057308 * (x + 0.044715 * x * x * x))
-            }
-        }
+    public func geluTanh(_ x: Tensor) -> Tensor { geluTanh(x, vectorized: vectorKernelsByDefault) }
+
+    func geluTanh(_ x: Tensor, vectorized: Bool) -> Tensor {
+        // 0.5 (1 + tanh(u)) = sigmoid(2u), u = √(2/π) (x + 0.044715 x³)
+        mapUnary(x, vectorized, scalar: { x in x / (1 + expf(-1.5957691216057308 * (x + 0.044715 * x * x * x))) },
+                 vector: { x in x * vsigmoid(1.5957691216057308 * (x + 0.044715 * x * x * x)) })
     }
 
     /// QuickGELU: `x · sigmoid(1.702 x)`.
-    public func quickGELU(_ x: Tensor) -> Tensor {
-        mapContiguous(x) { src, dst, n in
-            mapVectorized(src, dst, n) { x in x * vsigmoid(1.702 * x) }
-        }
+    public func quickGELU(_ x: Tensor) -> Tensor { quickGELU(x, vectorized: vectorKernelsByDefault) }
+
+    func quickGELU(_ x: Tensor, vectorized: Bool) -> Tensor {
+        mapUnary(x, vectorized, scalar: { x in x / (1 + expf(-1.702 * x)) }, vector: { x in x * vsigmoid(1.702 * x) })
     }
 
     /// SiLU: `x · sigmoid(x)`.
-    public func silu(_ x: Tensor) -> Tensor {
-        mapContiguous(x) { src, dst, n in
-            mapVectorized(src, dst, n) { x in x * vsigmoid(x) }
-        }
+    public func silu(_ x: Tensor) -> Tensor { silu(x, vectorized: vectorKernelsByDefault) }
+
+    func silu(_ x: Tensor, vectorized: Bool) -> Tensor {
+        mapUnary(x, vectorized, scalar: { x in x / (1 + expf(-x)) }, vector: { x in x * vsigmoid(x) })
     }
 
     /// ReLU: `max(x, 0)`.
@@ -132,9 +132,21 @@ extension Device {
     }
 
     /// Logistic sigmoid: `1 / (1 + e^(−x))`.
-    public func sigmoid(_ x: Tensor) -> Tensor {
+    public func sigmoid(_ x: Tensor) -> Tensor { sigmoid(x, vectorized: vectorKernelsByDefault) }
+
+    func sigmoid(_ x: Tensor, vectorized: Bool) -> Tensor {
+        mapUnary(x, vectorized, scalar: { x in 1 / (1 + expf(-x)) }, vector: { x in vsigmoid(x) })
+    }
+
+    /// Maps `x` elementwise with the scalar or the 8-lane form of one function.
+    @inline(__always)
+    func mapUnary(_ x: Tensor, _ vectorized: Bool, scalar: (Float) -> Float, vector: (F8) -> F8) -> Tensor {
         mapContiguous(x) { src, dst, n in
-            mapVectorized(src, dst, n) { x in vsigmoid(x) }
+            if vectorized {
+                mapVectorized(src, dst, n, vector)
+            } else {
+                for i in 0..<n { dst[i] = scalar(src[i]) }
+            }
         }
     }
 }

@@ -18,6 +18,12 @@ extension Device {
     /// unit-stride; otherwise they are copied. Work is split over (batch, head, query) rows.
     public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil,
                                           causal: Bool = false, scale: Float? = nil) throws -> Tensor {
+        try scaledDotProductAttention(query: query, key: key, value: value, mask: mask, causal: causal, scale: scale,
+                                      vectorized: vectorKernelsByDefault)
+    }
+
+    func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, causal: Bool, scale: Float?,
+                                   vectorized vec: Bool) throws -> Tensor {
         guard query.rank == 4, key.rank == 4, value.rank == 4 else {
             throw TensorError.invalidArgument(op: "attention", "q, k, v must be rank 4 [batch, heads, seq, dim]; got \(query.shape), \(key.shape), \(value.shape)")
         }
@@ -73,7 +79,7 @@ extension Device {
                             let mj = ms[3]
                             for j in 0..<sk { row[j] += mRow[j * mj] }
                         }
-                        softmaxRowInPlace(row, sk)
+                        softmaxRowInPlace(row, sk, vec)
                     }
                 }
                 gemm.sgemm(transA: false, transB: false, m: sq, n: dv, k: sk, alpha: 1,
@@ -93,7 +99,7 @@ extension Device {
                 let kBase = pk + bi * ks[0] + hi * ks[1]
                 let vBase = pv + bi * vs[0] + hi * vs[1]
                 let visible = causal ? shift + i + 1 : sk
-                for j in 0..<visible { scores[j] = dotRow(qRow, kBase + j * ks[2], d) * s }
+                for j in 0..<visible { scores[j] = dotRow(qRow, kBase + j * ks[2], d, vec) * s }
                 if visible < sk { (scores + visible).update(repeating: -Float.infinity, count: sk - visible) }
                 if let pm {
                     let mRow = pm + bi * ms[0] + hi * ms[1] + i * ms[2]
@@ -104,7 +110,7 @@ extension Device {
                         for j in 0..<sk { scores[j] += mRow[j * mj] }
                     }
                 }
-                softmaxRowInPlace(scores, sk)
+                softmaxRowInPlace(scores, sk, vec)
                 let o = po + row * dv
                 for j in 0..<sk {
                     let p = scores[j]

@@ -32,7 +32,18 @@ extension Device {
     }
 
     /// Fully connected layer as PyTorch's `nn.Linear`: `x[…, in] @ weight[out, in]ᵀ + bias[out]`.
+    ///
+    /// With at most `smallRowLimit` rows (a decoding step) in release builds, each weight row is
+    /// streamed once through SIMD dot products instead of calling GEMM, which is memory-bound there
+    /// and 2–4× faster than OpenBLAS' small-M path on the machines measured.
     public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        try linear(x, weight: weight, bias: bias, smallRowKernel: vectorKernelsByDefault)
+    }
+
+    /// Rows up to which `linear` streams weights instead of calling GEMM.
+    static let smallRowLimit = 4
+
+    func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, smallRowKernel: Bool) throws -> Tensor {
         guard weight.rank == 2, x.rank >= 1, x.shape[x.rank - 1] == weight.shape[1] else {
             throw TensorError.shapeMismatch(op: "linear", "input \(x.shape), weight \(weight.shape)")
         }
@@ -41,9 +52,23 @@ extension Device {
             throw TensorError.shapeMismatch(op: "linear", "bias \(bias.shape) for weight \(weight.shape)")
         }
         let xc = x.contiguous(), wc = weight.contiguous()
-        let rows = x.count / inF
+        let rows = inF == 0 ? 0 : x.count / inF
         let out = Tensor(zeros: Array(x.shape.dropLast()) + [outF])
         let pc = out.contiguousPointer
+        if smallRowKernel && rows <= Device.smallRowLimit && rows > 0 && inF > 0 {
+            let px = UnsafePointer(xc.contiguousPointer), pw = UnsafePointer(wc.contiguousPointer)
+            let bc = bias?.contiguous()
+            let pb = bc.map { UnsafePointer($0.contiguousPointer) }
+            parallelFor(outF, costPerItem: inF * rows) { start, end in
+                for o in start..<end {
+                    let wr = pw + o * inF
+                    let b0: Float = pb?[o] ?? 0
+                    for r in 0..<rows { pc[r * outF + o] = dotRow(px + r * inF, wr, inF, true) + b0 }
+                }
+            }
+            withExtendedLifetime((xc.storage, wc.storage, bc?.storage)) {}
+            return out
+        }
         var beta: Float = 0
         if let bias {
             let pbias = bias.contiguous()

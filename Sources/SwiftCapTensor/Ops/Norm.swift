@@ -6,6 +6,10 @@ extension Device {
     /// `(x − mean) / √(var + eps) · weight + bias`, with the biased variance over the last dimension.
     /// x: [*, dim]; weight, bias: [dim] (each optional) -> [*, dim].
     public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws -> Tensor {
+        try layerNorm(x, weight: weight, bias: bias, eps: eps, vectorized: vectorKernelsByDefault)
+    }
+
+    func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float, vectorized v: Bool) throws -> Tensor {
         guard x.rank >= 1, let dim = x.shape.last, dim > 0 else {
             throw TensorError.invalidArgument(op: "layerNorm", "input \(x.shape) has no last dimension to normalise")
         }
@@ -24,8 +28,8 @@ extension Device {
         parallelFor(rows, costPerItem: dim * 4) { start, end in
             for r in start..<end {
                 let s = src + r * dim, d = dst + r * dim
-                let mean = sumRow(s, dim) * invDim
-                let sq = centeredSquares(s, dim, mean)
+                let mean = sumRow(s, dim, v) * invDim
+                let sq = centeredSquares(s, dim, mean, v)
                 let inv = 1 / (sq * invDim + eps).squareRoot()
                 switch (pw, pb) {
                 case let (w?, b?): for j in 0..<dim { d[j] = (s[j] - mean) * inv * w[j] + b[j] }
@@ -42,6 +46,10 @@ extension Device {
     /// RMS normalisation (LLaMA / T5 style): `x / √(mean(x²) + eps) · weight`.
     /// x: [*, dim]; weight: [dim] (optional) -> [*, dim].
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float = 1e-6) throws -> Tensor {
+        try rmsNorm(x, weight: weight, eps: eps, vectorized: vectorKernelsByDefault)
+    }
+
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, vectorized v: Bool) throws -> Tensor {
         guard x.rank >= 1, let dim = x.shape.last, dim > 0 else {
             throw TensorError.invalidArgument(op: "rmsNorm", "input \(x.shape) has no last dimension to normalise")
         }
@@ -56,7 +64,7 @@ extension Device {
         parallelFor(rows, costPerItem: dim * 3) { start, end in
             for r in start..<end {
                 let s = src + r * dim, d = dst + r * dim
-                let inv = 1 / (dotRow(s, s, dim) / Float(dim) + eps).squareRoot()
+                let inv = 1 / (dotRow(s, s, dim, v) / Float(dim) + eps).squareRoot()
                 if let w = pw {
                     for j in 0..<dim { d[j] = s[j] * inv * w[j] }
                 } else {
@@ -72,6 +80,10 @@ extension Device {
     /// A row that is entirely −∞ (fully masked) gives all zeros rather than NaN.
     /// x: [*, dim] -> [*, dim].
     public func softmax(_ x: Tensor) throws -> Tensor {
+        try softmax(x, vectorized: vectorKernelsByDefault)
+    }
+
+    func softmax(_ x: Tensor, vectorized v: Bool) throws -> Tensor {
         guard x.rank >= 1, let dim = x.shape.last else {
             throw TensorError.invalidArgument(op: "softmax", "input \(x.shape) has no last dimension")
         }
@@ -84,7 +96,7 @@ extension Device {
             for r in start..<end {
                 let s = src + r * dim, d = dst + r * dim
                 d.update(from: s, count: dim)
-                softmaxRowInPlace(d, dim)
+                softmaxRowInPlace(d, dim, v)
             }
         }
         withExtendedLifetime(xc.storage) {}
@@ -117,98 +129,14 @@ extension Device {
     }
 }
 
-/// In-place stable softmax of one row of `n` values. An all −∞ row becomes zeros.
-@inline(__always)
-func softmaxRowInPlace(_ d: UnsafeMutablePointer<Float>, _ n: Int) {
-    let m = maxRow(d, n)
-    if m == -Float.infinity {
-        d.update(repeating: 0, count: n)
-        return
-    }
-    var acc = F8(repeating: 0)
-    var j = 0
-    let raw = UnsafeMutableRawPointer(d)
-    let mv = F8(repeating: m)
-    while j + 8 <= n {
-        let e = vexp(raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self) - mv)
-        raw.storeBytes(of: e, toByteOffset: j * 4, as: F8.self)
-        acc += e
-        j += 8
-    }
-    var sum = acc.sum()
-    while j < n { let e = expf(d[j] - m); d[j] = e; sum += e; j += 1 }
-    let inv = 1 / sum
-    for j in 0..<n { d[j] *= inv }
-}
-
-/// Sum of `n` floats with eight independent SIMD lanes (vectorizes without fast-math).
-@inline(__always)
-func sumRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>(repeating: 0)
-    var j = 0
-    let raw = UnsafeRawPointer(p)
-    while j + 8 <= n {
-        acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-        j += 8
-    }
-    var s = acc.sum()
-    while j < n { s += p[j]; j += 1 }
-    return s
-}
-
-/// Largest of `n` floats (−∞ for an empty or all −∞ row).
-@inline(__always)
-func maxRow(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = F8(repeating: -.infinity)
-    var j = 0
-    let raw = UnsafeRawPointer(p)
-    while j + 8 <= n {
-        let v = raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self)
-        acc.replace(with: v, where: v .> acc)
-        j += 8
-    }
-    var m = acc.max()
-    while j < n { m = Swift.max(m, p[j]); j += 1 }
-    return m
-}
-
-/// Σ (p[j] − mean)² over `n` floats.
-@inline(__always)
-func centeredSquares(_ p: UnsafePointer<Float>, _ n: Int, _ mean: Float) -> Float {
-    var acc = F8(repeating: 0)
-    let mv = F8(repeating: mean)
-    var j = 0
-    let raw = UnsafeRawPointer(p)
-    while j + 8 <= n {
-        let c = raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self) - mv
-        acc += c * c
-        j += 8
-    }
-    var s = acc.sum()
-    while j < n { let c = p[j] - mean; s += c * c; j += 1 }
-    return s
-}
-
-/// Dot product of two rows of `n` floats (eight SIMD lanes).
-@inline(__always)
-func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>(repeating: 0)
-    var j = 0
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    while j + 8 <= n {
-        acc += ra.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-        j += 8
-    }
-    var s = acc.sum()
-    while j < n { s += a[j] * b[j]; j += 1 }
-    return s
-}
-
 extension Device {
     /// Divides each row by its Euclidean norm (`x / ‖x‖` over the last dimension, as CLIP's
     /// normalised embeddings; `eps` guards an all-zero row). x: [*, dim] -> [*, dim].
     public func l2Normalize(_ x: Tensor, eps: Float = 0) throws -> Tensor {
+        try l2Normalize(x, eps: eps, vectorized: vectorKernelsByDefault)
+    }
+
+    func l2Normalize(_ x: Tensor, eps: Float, vectorized v: Bool) throws -> Tensor {
         guard x.rank >= 1, let dim = x.shape.last, dim > 0 else {
             throw TensorError.invalidArgument(op: "l2Normalize", "input \(x.shape) has no last dimension")
         }
@@ -218,7 +146,7 @@ extension Device {
         parallelFor(x.count / dim, costPerItem: dim * 2) { start, end in
             for r in start..<end {
                 let s = src + r * dim, d = dst + r * dim
-                let norm = Swift.max(dotRow(s, s, dim).squareRoot(), eps)
+                let norm = Swift.max(dotRow(s, s, dim, v).squareRoot(), eps)
                 let inv = 1 / norm
                 for j in 0..<dim { d[j] = s[j] * inv }
             }
