@@ -189,6 +189,14 @@ public struct GPT2: Sendable {
     /// Runs the transformer on input embeddings that follow the positions already in `cache`, appending
     /// their keys/values to it. embeddings: [batch, seq, d] -> final hidden states (after `ln_f`) [batch, seq, d].
     public func hiddenStates(embeddings: Tensor, cache: inout KVCache, device: Device) throws -> Tensor {
+        try hiddenStates(embeddings: embeddings, cache: &cache, afterAttention: nil, device: device)
+    }
+
+    /// As `hiddenStates(embeddings:cache:device:)`, with `afterAttention(layer, h)` run in every block between
+    /// the self-attention residual and `ln_2` (where a cross-attention sub-block goes, as transformers'
+    /// `add_cross_attention`); it returns the new residual stream h: [batch, seq, d].
+    public func hiddenStates(embeddings: Tensor, cache: inout KVCache,
+                             afterAttention: ((Int, Tensor) throws -> Tensor)?, device: Device) throws -> Tensor {
         let d = config.nEmbd
         guard embeddings.rank == 3, embeddings.shape[2] == d, embeddings.shape[1] > 0 else {
             throw GPT2Error.invalidInput("embeddings must be [batch, seq, \(d)], got \(embeddings.shape)")
@@ -213,6 +221,7 @@ public struct GPT2: Sendable {
             let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, causal: true)
             let merged = try device.mergeHeads(attn)
             h = try device.add(h, device.linear(merged, weight: block.attnProjWeight, bias: block.attnProjBias))
+            if let afterAttention { h = try afterAttention(i, h) }
             let m = try device.layerNorm(h, weight: block.ln2Weight, bias: block.ln2Bias, eps: config.layerNormEpsilon)
             let fc = device.activation(try device.linear(m, weight: block.fcWeight, bias: block.fcBias), activation)
             h = try device.add(h, device.linear(fc, weight: block.mlpProjWeight, bias: block.mlpProjBias))
