@@ -14,4 +14,6 @@ sc_cpu_features sc_detect_cpu_features(void);
 void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+#include "sc_conv.h"
+
 #endif
