@@ -135,6 +135,14 @@ struct BenchConcepts: ParsableCommand {
             }
             print("detector time by op kind (min over runs):")
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { print("  " + pad(k, 20) + String(format: "%7.2f ms", v * 1e3)) }
+            var bestC: [String: Double] = [:]
+            for _ in 0..<runs {
+                var byKind: [String: Double] = [:]
+                _ = try classifier.features(clsIn, device: device) { kind, seconds in byKind[kind, default: 0] += seconds }
+                for (k, v) in byKind { bestC[k] = min(bestC[k] ?? .infinity, v) }
+            }
+            print("classifier time by layer kind (min over runs):")
+            for (k, v) in bestC.sorted(by: { $0.value > $1.value }) { print("  " + pad(k, 20) + String(format: "%7.2f ms", v * 1e3)) }
         }
     }
 

@@ -158,6 +158,13 @@ extension Device {
                     }
                     let wg = pw + g * coutG * kdim
                     let biasG = pb.map { $0 + g * coutG }
+                    if kdim <= smallKLimit {
+                        parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
+                            sc_gemm_smallk(wg, Int32(coutG), Int32(kdim), bmat, Int32(ohw), yg, Int32(ohw), biasG,
+                                           Int32(j0), Int32(j1), act, actA, actB)
+                        }
+                        continue
+                    }
                     parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
                         blockGEMM.sgemm(transA: false, transB: false, m: coutG, n: j1 - j0, k: kdim, alpha: 1,
                                         a: wg, lda: kdim, b: bmat + j0, ldb: ohw, beta: 0, c: yg + j0, ldc: ohw)
@@ -173,6 +180,10 @@ extension Device {
         return out
     }
 }
+
+/// Convolutions whose GEMM has at most this many reduction terms (input channels × kernel area)
+/// use a direct register-blocked loop instead of BLAS, whose packing dominates at small K.
+let smallKLimit = 32
 
 /// A single-threaded form of `backend` for callers that split the work over their own threads.
 func singleThreadedGEMM(_ backend: any GEMMBackend) -> any GEMMBackend {
