@@ -421,7 +421,7 @@ public struct GraphExecutor: Sendable {
             var kind = ""
             switch step {
             case .conv(let x, let y, let w, let b, let stride, let padding, let dilation, let groups, let act):
-                kind = "conv"
+                kind = groups > 1 && groups == w.shape[0] ? "conv depthwise" : (w.shape[2] * w.shape[3] == 1 ? "conv 1x1" : "conv kxk")
                 values[y] = try device.conv2d(try get(x), weight: w, bias: b, stride: stride, padding: padding,
                                               dilation: dilation, groups: groups, activation: act)
             case .binary(let a, let b, let y, let op):
