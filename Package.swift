@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "SwiftCapTensorTests", dependencies: ["SwiftCapTensor"]),
         .testTarget(name: "SwiftCapFormatsTests", dependencies: ["SwiftCapFormats"]),
         .testTarget(name: "SwiftCapImageTests", dependencies: ["SwiftCapImage"]),
-        .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText"]),
+        .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics"]),
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),

@@ -321,10 +321,18 @@ public struct CLIPVisionTransformer: Sendable {
     /// Hugging Face layout; `weights` is the checkpoint root (holding `vision_model.` and
     /// `visual_projection.weight`, the latter optional).
     public init(huggingFace weights: Weights, config: CLIPVisionConfig, projectionDim: Int?, device: Device) throws {
-        try config.validate(file: weights.source.sourceDescription)
+        try self.init(visionModel: weights.pp("vision_model"), projectionRoot: weights, config: config,
+                      projectionDim: projectionDim, device: device)
+    }
+
+    /// Hugging Face layout with the `CLIPVisionTransformer` keys (`embeddings.…`, `encoder.layers.N.…`,
+    /// `post_layernorm`) directly under `v`, as composite models store it (SmallCap's `encoder.…`);
+    /// `projectionRoot` holds `visual_projection.weight` when a projection is wanted.
+    public init(visionModel v: Weights, projectionRoot: Weights? = nil, config: CLIPVisionConfig, projectionDim: Int? = nil,
+                device: Device) throws {
+        try config.validate(file: v.source.sourceDescription)
         self.config = config
         let d = config.hiddenSize, p = config.patchSize, c = config.numChannels
-        let v = weights.pp("vision_model")
         let e = v.pp("embeddings")
         patchWeight = try e.tensor("patch_embedding.weight", shape: [d, c, p, p]).reshaped([d, c * p * p])
         classEmbedding = try e.tensor("class_embedding", shape: [d])
@@ -336,7 +344,7 @@ public struct CLIPVisionTransformer: Sendable {
         }
         postLNWeight = try v.tensor("post_layernorm.weight", shape: [d])
         postLNBias = try v.tensor("post_layernorm.bias", shape: [d])
-        if let projectionDim, weights.contains("visual_projection.weight") {
+        if let projectionDim, let weights = projectionRoot, weights.contains("visual_projection.weight") {
             projection = try weights.tensor("visual_projection.weight", shape: [projectionDim, d])
             self.projectionDim = projectionDim
         } else {

@@ -192,8 +192,12 @@ public struct GPT2: Sendable {
     /// `leftPadding` (first call only, one count per row) marks each row's first positions as
     /// padding, as a left-padded batch with transformers' `attention_mask`: padded keys are masked
     /// and positions count from each row's first real token. The cache remembers it for later steps.
+    ///
+    /// `afterAttention(layer, h)`, when given, runs in every block between the self-attention
+    /// residual and `ln_2` (where a cross-attention sub-block goes, as transformers'
+    /// `add_cross_attention`); it returns the new residual stream h: [batch, seq, d].
     public func hiddenStates(embeddings: Tensor, cache: inout KVCache, leftPadding: [Int]? = nil,
-                             device: Device) throws -> Tensor {
+                             afterAttention: ((Int, Tensor) throws -> Tensor)? = nil, device: Device) throws -> Tensor {
         let d = config.nEmbd
         guard embeddings.rank == 3, embeddings.shape[2] == d, embeddings.shape[1] > 0 else {
             throw GPT2Error.invalidInput("embeddings must be [batch, seq, \(d)], got \(embeddings.shape)")
@@ -242,6 +246,7 @@ public struct GPT2: Sendable {
             let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, mask: mask, causal: true)
             let merged = try device.mergeHeads(attn)
             h = try device.add(h, device.linear(merged, weight: block.attnProjWeight, bias: block.attnProjBias))
+            if let afterAttention { h = try afterAttention(i, h) }
             let m = try device.layerNorm(h, weight: block.ln2Weight, bias: block.ln2Bias, eps: config.layerNormEpsilon)
             let fc = device.activation(try device.linear(m, weight: block.fcWeight, bias: block.fcBias), activation)
             h = try device.add(h, device.linear(fc, weight: block.mlpProjWeight, bias: block.mlpProjBias))

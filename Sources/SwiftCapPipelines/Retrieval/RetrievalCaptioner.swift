@@ -1,0 +1,86 @@
+import Foundation
+
+/// One detected or classified thing, as the retrieval decoder consumes it.
+public struct ConceptEvidence: Sendable, Codable, Equatable {
+    /// Concept name in the vocabulary ("dog", "dining table", "beach").
+    public var name: String
+    /// Confidence in 0…1.
+    public var score: Float
+    /// Fraction of the image area covered (1 for whole-image classifier labels).
+    public var area: Float
+
+    public init(name: String, score: Float, area: Float) {
+        self.name = name
+        self.score = score
+        self.area = area
+    }
+}
+
+/// The retrieval decoder: concepts -> datastore query -> pool of training captions -> consensus pick.
+public struct RetrievalCaptioner: Sendable {
+    public struct Config: Sendable, Codable {
+        /// Detections below this score are ignored.
+        public var minScore: Float = 0.4
+        /// Weight of a concept = score^scorePower × (area + areaFloor)^areaPower.
+        public var scorePower: Float = 1
+        public var areaPower: Float = 0.5
+        public var areaFloor: Float = 0.02
+        /// Concepts whose weight is below this fraction of the strongest are dropped.
+        public var relativeFloor: Float = 0.15
+        public var poolMinimum = 20
+        public var poolMaximum = 300
+        public var poolTolerance: Float = 0.02
+        /// Only the best `candidates` by retrieval score compete; the whole pool votes.
+        public var candidates = 100
+        /// Vote weight of a pool caption = retrieval score ^ voteSharpness.
+        public var voteSharpness: Float = 4
+        public init() {}
+    }
+
+    public struct Result: Sendable {
+        public var caption: String
+        /// The pool the caption was chosen from, best consensus first (at most 5).
+        public var retrieved: [String]
+        public var query: [String: Float]
+    }
+
+    public let datastore: Datastore
+    public var config: Config
+    public var reranker = ConsensusReranker()
+
+    public init(datastore: Datastore, config: Config = Config()) {
+        self.datastore = datastore
+        self.config = config
+    }
+
+    /// Builds the datastore query from evidence: per concept, its strongest weight and how many
+    /// instances pass the score threshold.
+    public func query(for evidence: [ConceptEvidence]) -> Datastore.Query {
+        var weight: [String: Float] = [:], count: [String: Int] = [:]
+        for e in evidence where e.score >= config.minScore {
+            let w = pow(e.score, config.scorePower) * pow(e.area + config.areaFloor, config.areaPower)
+            weight[e.name] = max(weight[e.name] ?? 0, w)
+            count[e.name, default: 0] += 1
+        }
+        let strongest = weight.values.max() ?? 0
+        var q = Datastore.Query()
+        for (name, w) in weight where w >= config.relativeFloor * strongest {
+            q.concepts[name] = (w / max(strongest, 1e-6), count[name] ?? 1)
+        }
+        return q
+    }
+
+    public func caption(evidence: [ConceptEvidence]) -> Result {
+        let q = query(for: evidence)
+        let hits = datastore.search(q, minimum: config.poolMinimum, maximum: config.poolMaximum,
+                                    tolerance: config.poolTolerance)
+        let pool = hits.map { datastore.caption($0.caption) }
+        let votes = hits.map { Double(pow(max($0.score, 1e-6), config.voteSharpness)) }
+        let cands = Array(0..<min(config.candidates, pool.count))
+        let consensus = reranker.scores(pool, weights: votes, candidates: cands)
+        let order = consensus.indices.sorted { consensus[$0] != consensus[$1] ? consensus[$0] > consensus[$1] : $0 < $1 }
+        let best = order.first.map { pool[cands[$0]] } ?? ""
+        return Result(caption: CaptionCorpus.tidy(best), retrieved: order.prefix(5).map { CaptionCorpus.tidy(pool[cands[$0]]) },
+                      query: q.concepts.mapValues { $0.weight })
+    }
+}

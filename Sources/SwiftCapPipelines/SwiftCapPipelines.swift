@@ -1,1 +1,0 @@
-// SwiftCapPipelines: see Package.swift for where this layer sits.

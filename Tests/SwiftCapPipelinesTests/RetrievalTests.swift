@@ -1,0 +1,130 @@
+import XCTest
+@testable import SwiftCapPipelines
+
+final class ConceptVocabularyTests: XCTestCase {
+    let vocab = ConceptVocabulary.standard
+
+    func names(_ caption: String) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for m in vocab.mentions(in: ConceptVocabulary.tokenize(caption)) { out[vocab.concepts[m.concept].name] = m.countBin }
+        return out
+    }
+
+    func testDetectorClassesComeFirstInDetectorOrder() {
+        XCTAssertEqual(vocab.concepts.count(where: \.isDetectorClass), 80)
+        XCTAssertEqual(vocab.concepts[0].name, "person")
+        XCTAssertEqual(vocab.concepts[79].name, "toothbrush")
+        XCTAssertEqual(vocab.concepts[60].name, "dining table")
+    }
+
+    func testMentionsWithCountsSynonymsAndPhrases() {
+        XCTAssertEqual(names("Two dogs playing with a Frisbee on the grass."), ["dog": 2, "frisbee": 1, "field": 1])
+        XCTAssertEqual(names("A group of people standing around a table"), ["person": 3, "dining table": 1])
+        XCTAssertEqual(names("A man eating a hot dog"), ["person": 1, "hot dog": 1])
+        XCTAssertEqual(names("three zebras grazing"), ["zebra": 3])
+        XCTAssertEqual(names("a kitchen with a stove and a fridge"), ["kitchen": 1, "oven": 1, "refrigerator": 1])
+        XCTAssertEqual(names(""), [:])
+    }
+
+    func testPluralRules() {
+        XCTAssertEqual(ConceptVocabulary.pluralize("person"), "people")
+        XCTAssertEqual(ConceptVocabulary.pluralize("bus"), "buses")
+        XCTAssertEqual(ConceptVocabulary.pluralize("teddy bear"), "teddy bears")
+        XCTAssertEqual(ConceptVocabulary.pluralize("pony"), "ponies")
+        XCTAssertEqual(ConceptVocabulary.pluralize("knife"), "knives")
+    }
+}
+
+final class DatastoreTests: XCTestCase {
+    let corpus = CaptionCorpus(captions: [
+        CorpusCaption(imageID: 1, text: "A dog catching a frisbee in a park."),
+        CorpusCaption(imageID: 1, text: "A dog jumps to catch a frisbee"),
+        CorpusCaption(imageID: 2, text: "Two zebras standing in a field"),
+        CorpusCaption(imageID: 3, text: "A pizza on a plate on a table"),
+        CorpusCaption(imageID: 4, text: "A cat sleeping on a couch"),
+        CorpusCaption(imageID: 5, text: "A sunset with no objects at all"),
+    ])
+
+    func makeStore() throws -> (Datastore, URL) {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-test-\(UUID().uuidString).scds")
+        try Datastore.build(corpus: corpus, vocabulary: .standard, to: url)
+        return (try Datastore(contentsOf: url), url)
+    }
+
+    func testRoundTripAndSearch() throws {
+        let (store, url) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertEqual(store.captionCount, 6)
+        XCTAssertEqual(store.caption(2), "Two zebras standing in a field")
+        XCTAssertEqual(store.imageID(3), 3)
+        let hits = store.search(Datastore.Query(["dog": (1, 1), "frisbee": (0.8, 1)]), minimum: 2, maximum: 10)
+        XCTAssertEqual(Set(hits.prefix(2).map(\.caption)), [0, 1])
+        XCTAssertGreaterThan(hits[0].score, 0.9)
+        let zebra = store.search(Datastore.Query(["zebra": (1, 2)]), minimum: 1, maximum: 1)
+        XCTAssertEqual(zebra.map(\.caption), [2])
+        // The idf of a rarer feature is higher.
+        XCTAssertGreaterThan(try XCTUnwrap(store.idf(ofFeature: "zebra")), try XCTUnwrap(store.idf(ofFeature: "dog")) - 1e-6)
+    }
+
+    func testRetrievalCaptionerPicksConsensus() throws {
+        let (store, url) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let captioner = RetrievalCaptioner(datastore: store)
+        let r = captioner.caption(evidence: [ConceptEvidence(name: "cat", score: 0.9, area: 0.4)])
+        XCTAssertEqual(r.caption, "A cat sleeping on a couch")
+        XCTAssertEqual(r.query.keys.sorted(), ["cat"])
+    }
+
+    func testMalformedFilesGiveTypedErrors() throws {
+        let (_, url) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let good = try Data(contentsOf: url)
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-bad-\(UUID().uuidString).scds")
+        defer { try? FileManager.default.removeItem(at: bad) }
+        for cut in [0, 7, 20, 100, good.count / 2, good.count - 1] {
+            try good.prefix(cut).write(to: bad)
+            XCTAssertThrowsError(try Datastore(contentsOf: bad), "truncated at \(cut)") { error in
+                XCTAssertTrue("\(error)".contains(bad.path), "\(error)")
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<300 {
+            var d = good
+            for _ in 0..<3 { d[Int.random(in: 0..<d.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            try d.write(to: bad)
+            // Either loads (and then answers queries without crashing) or throws.
+            if let s = try? Datastore(contentsOf: bad) {
+                _ = s.search(Datastore.Query(["dog": (1, 1)]))
+                for i in 0..<s.captionCount { _ = s.caption(i) }
+            }
+        }
+        XCTAssertThrowsError(try Datastore(contentsOf: URL(fileURLWithPath: "/nonexistent/x.scds")))
+    }
+
+    func testEmptyCorpusIsAnError() {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-empty.scds")
+        XCTAssertThrowsError(try Datastore.build(corpus: CaptionCorpus(captions: []), vocabulary: .standard, to: url))
+    }
+}
+
+final class ConsensusTests: XCTestCase {
+    func testPicksTheCaptionMostLikeTheOthers() {
+        let pool = ["a man riding a wave on a surfboard",
+                    "a surfer riding a wave on a surfboard",
+                    "a man on a surfboard riding a big wave",
+                    "the cat sat quietly by the window"]
+        let s = ConsensusReranker().scores(pool)
+        XCTAssertEqual(s.count, 4)
+        XCTAssertEqual(s.indices.min(by: { s[$0] < s[$1] }), 3)
+        XCTAssertTrue(s[0] > s[3] && s[1] > s[3])
+        // Candidates restrict who competes, not who votes.
+        let c = ConsensusReranker().scores(pool, candidates: [3, 0])
+        XCTAssertEqual(c[0], s[3], accuracy: 1e-12)
+        XCTAssertEqual(c[1], s[0], accuracy: 1e-12)
+    }
+
+    func testIdenticalCaptionsAgreeFully() {
+        let s = ConsensusReranker().scores(["a b c d e", "a b c d e", "x y z"])
+        XCTAssertGreaterThan(s[0], s[2])
+    }
+}
