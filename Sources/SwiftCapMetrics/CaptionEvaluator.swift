@@ -64,7 +64,7 @@ public struct CaptionEvaluator: Sendable {
     public var meteorUnavailable: String?
     public var device: Device
 
-    /// `meteor: .auto` looks for java and the jar under `assets`.
+    /// `meteor`: the METEOR runner, or nil to leave METEOR out (the reason goes to `meteorUnavailable`).
     public init(device: Device = Device(), meteor: MeteorScorer?, meteorUnavailable: String? = nil) {
         self.device = device
         self.meteor = meteor
@@ -88,7 +88,7 @@ public struct CaptionEvaluator: Sendable {
         }
         if let i = references.firstIndex(where: { $0.isEmpty }) { throw EvaluationError.noReferences(index: i) }
         var timings: [String: Double] = [:]
-        var t0 = Date()
+        let t0 = Date()
         let tokCands = tokenizeParallel(candidates)
         let flatRefs = tokenizeParallel(references.flatMap { $0 })
         var tokRefs: [[String]] = []

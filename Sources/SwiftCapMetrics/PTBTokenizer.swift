@@ -366,7 +366,7 @@ struct PTBLexer {
     /// EMAIL = [a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00A0]*@([^ \t\n\f\r\"<>|().\u00A0]+\.)*([^ \t\n\f\r\"<>|().\u00A0]+)
     func email(_ k: Int) -> Int? {
         guard let u = at(k), PTBLexer.isAsciiAlnum(u) else { return nil }
-        let bad: Set<UInt16> = [0x20, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x3C, 0x3E, 0x7C, 0x28, 0x29, 0xA0]
+        let bad: Set<UInt16> = [0x20, 0x09, 0x0A, 0x0C, 0x0D, 0x22, 0x3C, 0x3E, 0x7C, 0x28, 0x29, 0xA0, 0x7B, 0x7D]
         let end = run(k) { !bad.contains($0) }
         var e = end
         while e > k + 1 {
@@ -434,15 +434,44 @@ struct PTBLexer {
         }
         return end
     }
-    /// SGML = <\/?[A-Za-z!?][^>\r\n]*>
+    /// SGML: `<!…>`/`<?…>`, a closing tag `</name>`, or `<name attr attr="v" …>` / `<name … />`.
     func sgml(_ k: Int) -> Int? {
-        guard at(k) == 0x3C else { return nil }
-        var j = k + 1
-        if at(j) == 0x2F { j += 1 }
-        guard let u = at(j), PTBLexer.isAsciiAlpha(u) || u == 0x21 || u == 0x3F else { return nil }
-        j += 1
-        while let v = at(j), v != 0x3E, v != 0x0D, v != 0x0A { j += 1 }
-        return at(j) == 0x3E ? j + 1 : nil
+        guard at(k) == 0x3C, let u = at(k + 1) else { return nil }
+        func isNameChar(_ v: UInt16) -> Bool { PTBLexer.isAsciiAlnum(v) || v == 0x5F || v == 0x3A || v == 0x2E || v == 0x2D }
+        if u == 0x21 || u == 0x3F {
+            guard let v = at(k + 2), PTBLexer.isAsciiAlpha(v) || v == 0x2D else { return nil }
+            var j = k + 3
+            while let w = at(j), w != 0x3E, w != 0x0D, w != 0x0A { j += 1 }
+            return at(j) == 0x3E ? j + 1 : nil
+        }
+        if u == 0x2F {
+            guard let v = at(k + 2), PTBLexer.isAsciiAlpha(v) else { return nil }
+            let j = run(k + 3, isNameChar)
+            let e = run(j) { $0 == 0x20 }
+            return at(e) == 0x3E ? e + 1 : nil
+        }
+        guard PTBLexer.isAsciiAlpha(u) else { return nil }
+        var j = run(k + 2, isNameChar)
+        while true {
+            let sp = run(j) { $0 == 0x20 }
+            guard sp > j, let v = at(sp), PTBLexer.isAsciiAlpha(v) else { break }
+            var e = run(sp + 1, isNameChar)
+            let eq = run(e) { $0 == 0x20 }
+            if at(eq) == 0x3D {
+                let vs = run(eq + 1) { $0 == 0x20 }
+                if let q = at(vs), q == 0x27 || q == 0x22 {
+                    var m = vs + 1
+                    while let w = at(m), w != q, w != 0x0D, w != 0x0A { m += 1 }
+                    if at(m) == q { e = m + 1 }
+                } else if let w = at(vs), PTBLexer.isAsciiAlpha(w) {
+                    e = run(vs + 1, isNameChar)
+                }
+            }
+            j = e
+        }
+        var e = run(j) { $0 == 0x20 }
+        if at(e) == 0x2F { e += 1 }
+        return at(e) == 0x3E ? e + 1 : nil
     }
     /// SENTEND = {SPACENL}({SPACENL}|[A-Z]|{SGML}); returns the end of the context.
     func sentend(_ k: Int) -> Int? {
@@ -460,7 +489,7 @@ struct PTBLexer {
         "Wis", "Wisc", "Wyo",
         "Inc", "Co", "Cos", "Corp", "Pty", "Ptys", "Ppty", "Pptys", "Ltd", "Plc", "Bancorp", "Dept", "Bhd", "Assn",
         "Univ", "Intl", "Sys",
-        "No", "Nos", "Ph", "tel", "est", "ext", "sq", "ft",
+        "Ph", "tel", "est", "ext", "sq", "ft",
         "Jr", "Sr", "Bros", "Blvd", "Rd", "Esq",
         "etc", "al", "seq",
     ]
@@ -619,7 +648,7 @@ struct PTBLexer {
         // cannot / assimilations: "can not", "gon na", ...
         if let e = lit(k, "cannot") { offer(e, k + 3, .plain) }
         for w in ["gonna", "gotta", "lemme", "gimme", "wanna"] {
-            if let e = lit(k, w), at(e).map({ !PTBLexer.isWordLetter($0) }) ?? true {
+            if let e = lit(k, w), at(e).map({ !PTBLexer.isWordLetter($0) && !PTBLexer.isDigit($0) }) ?? true {
                 offer(e + (at(e) == nil ? 0 : 1), e - 2, .plain)
             }
         }
@@ -645,7 +674,7 @@ struct PTBLexer {
         if u == 0x40, let v = at(k + 1), PTBLexer.isAsciiAlpha(v) || v == 0x5F {
             offer(run(k + 1) { PTBLexer.isAsciiAlnum($0) || $0 == 0x5F }, nil, .plain)
         }
-        if u == 0x23, let e = word(k + 1) { offer(e, nil, .plain) }
+        if u == 0x23, let v = at(k + 1), PTBLexer.isWordLetter(v) { offer(run(k + 1, PTBLexer.isWordLetter), nil, .plain) }
         // REDAUX/[^A-Za-z]
         if let r = redaux(k), let v = at(r), !PTBLexer.isAsciiAlpha(v) { offer(r + 1, r, .quotes(left: false)) }
         offer(sredaux(k), nil, .quotes(left: false))
@@ -675,7 +704,7 @@ struct PTBLexer {
                 if let m = at(j), m == 0x2D || m == 0x6F || m == 0x2A || m == 0x27 { starts.append(j + 1) }
                 for st in starts {
                     if let f = at(st), "()DPdpO\\{@|[]".utf16.contains(f),
-                       at(st + 1).map({ !PTBLexer.isAsciiAlpha($0) }) ?? false {
+                       at(st + 1).map({ !PTBLexer.isAsciiAlnum($0) }) ?? false {
                         offer(st + 1, nil, .smiley)
                     }
                 }
@@ -697,6 +726,9 @@ struct PTBLexer {
             while a + 1 < s.count, s[a] == 0x2E, PTBLexer.isAsciiAlpha(s[a + 1]) { a += 2 }
             if at(a) == 0x2E {
                 let sp = run(a + 1) { PTBLexer.isSpace($0) || PTBLexer.isNewline($0) }
+                if sp > a + 1, let g = sgml(sp) {
+                    if a == k + 1 { offer(g, k + 1, .plain) } else { offer(g, a + 1, .dupPeriod) }
+                }
                 if sp > a + 1 {
                     for f in PTBLexer.acronymFollowers where at(sp) == f.utf16.first {
                         var j = sp
@@ -713,6 +745,11 @@ struct PTBLexer {
         if let a = abbrev1(k) {
             if let e = sentend(a) { offer(e, a, .dupPeriod) }
             if a + 2 <= s.count { offer(a + 2, a, .plain) } else { offer(a, nil, .dupPeriod) }
+        }
+        // "No." stays an abbreviation before a digit (after at most one space) and at the end of the text.
+        if let e = lit(k, "No."), at(e) == nil || PTBLexer.isDigit(c(e))
+            || (PTBLexer.isSpace(c(e)) && PTBLexer.isDigit(c(e + 1))) {
+            offer(e, nil, .plain)
         }
         // ABBREV2 = ABBREV4\.
         let a4 = abbrev4(k)
@@ -880,8 +917,8 @@ struct PTBLexer {
         if let u = at(k), PTBLexer.isLetter(u) {
             let e = run(k, PTBLexer.isLetter)
             var v = e - 1
-            while v >= k {
-                if "aeiouAEIOU".utf16.contains(s[v]), let a = aposEtc(v + 1), let x = at(a),
+            while v >= k + 1 {
+                if "aeiouyAEIOUY".utf16.contains(s[v]), let a = aposEtc(v + 1), let x = at(a),
                    "aeiou".utf16.contains(x) || PTBLexer.isAsciiUpper(x) {
                     take(run(a + 1, PTBLexer.isLetter))
                 }

@@ -51,7 +51,7 @@ struct Eval: ParsableCommand {
             captionSeconds = run.seconds
             captionsSource = images
         } else {
-            throw ValidationError("give --captions or --images")
+            throw EvalFailure("give --captions or --images")
         }
         let aligned = try alignCaptions(captionMap, with: refs, captionsPath: captionsSource)
 
@@ -77,7 +77,7 @@ struct Eval: ParsableCommand {
         do {
             try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         } catch {
-            throw ValidationError("cannot create output folder \(out): \(error.localizedDescription)")
+            throw EvalFailure("cannot create output folder \(out): \(error.localizedDescription)")
         }
         var timings = result.timings
         timings["total_scoring"] = scoreSeconds
@@ -102,13 +102,13 @@ struct Eval: ParsableCommand {
     /// Runs the captioner over every JPEG/PNG in `dir` with a progress bar on stderr.
     func captionFolder(_ dir: URL, refs: ReferenceSet) throws -> (captions: [String: String], results: [String: CaptionResult], seconds: Double) {
         let files = try imageFiles(in: dir)
-        guard !files.isEmpty else { throw ValidationError("\(dir.path): no .jpg/.jpeg/.png files") }
+        guard !files.isEmpty else { throw EvalFailure("\(dir.path): no .jpg/.jpeg/.png files") }
         let unknown = files.map(\.lastPathComponent).filter { refs.captions[$0] == nil }
         if !unknown.isEmpty {
             throw CaptionFileError.unknownImages(dir.path, unknown)
         }
         guard let captioner = try makeEvalCaptioner(arch: arch, weights: weights, device: compute.device) else {
-            throw ValidationError("""
+            throw EvalFailure("""
                 no captioning model is available in this build for --images; score existing captions \
                 with --captions captions.json
                 """)
@@ -131,7 +131,7 @@ struct Eval: ParsableCommand {
 func imageFiles(in dir: URL) throws -> [URL] {
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
-        throw ValidationError("\(dir.path): not a folder")
+        throw EvalFailure("\(dir.path): not a folder")
     }
     let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
     return names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
@@ -189,4 +189,10 @@ struct ProgressBar {
 func formatSeconds(_ s: Double) -> String {
     let t = Int(s.rounded())
     return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}
+
+/// A runtime failure of `swiftcap eval` (printed as "Error: <message>", without the usage text).
+struct EvalFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

@@ -83,7 +83,7 @@ func writeResultsJSON(to url: URL, result: EvaluationResult, rows: [EvalRow], ti
     }
     s += " ]\n}\n"
     do { try Data(s.utf8).write(to: url) } catch {
-        throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
+        throw EvalFailure("cannot write \(url.path): \(error.localizedDescription)")
     }
 }
 
@@ -148,6 +148,6 @@ func writeReport(to url: URL, result: EvaluationResult, rows: [EvalRow], photos:
     }
     h += "</body></html>\n"
     do { try Data(h.utf8).write(to: url) } catch {
-        throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
+        throw EvalFailure("cannot write \(url.path): \(error.localizedDescription)")
     }
 }

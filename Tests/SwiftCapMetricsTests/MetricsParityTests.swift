@@ -34,7 +34,12 @@ final class MetricsParityTests: XCTestCase {
     }
 
     /// COCO val2014 captions per image id, in annotation-id order (from the fetched assets).
-    static func valCaptions() throws -> [Int: [String]] {
+    /// Loaded once per test run (the file is 20 MB).
+    static let valCaptionsOnce: Result<[Int: [String]], Error> = Result { try loadValCaptions() }
+
+    static func valCaptions() throws -> [Int: [String]] { try valCaptionsOnce.get() }
+
+    static func loadValCaptions() throws -> [Int: [String]] {
         let url = assets.appendingPathComponent("coco-captions/captions_val2014.json")
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw XCTSkip("\(url.path) missing: run scripts/fetch-assets.sh")

@@ -17,16 +17,19 @@ final class PTBJavaDumpTests: XCTestCase {
         let javaLines = tok.components(separatedBy: "\n")
         let swift = PTBTokenizer().tokenize(captions)
         var diffs = 0
+        var report = ""
         for (i, c) in captions.enumerated() {
             let j = i < javaLines.count ? javaLines[i] : ""
             let expected = j.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
                 .filter { !PTBTokenizer.removedPunctuation.contains($0) }.joined(separator: " ")
             if expected != swift[i] {
                 diffs += 1
-                if diffs <= 40 { print("DIFF \(i): \(c)\n  java:  \(expected)\n  swift: \(swift[i])") }
+                report += "DIFF \(i): \(c.debugDescription)\n  java:  \(expected.debugDescription)\n  swift: \(swift[i].debugDescription)\n"
             }
         }
-        print("PTB dump: \(diffs) of \(captions.count) captions differ")
+        report += "PTB dump: \(diffs) of \(captions.count) captions differ\n"
+        try Data(report.utf8).write(to: URL(fileURLWithPath: prefix + ".diff"))
+        print("PTB dump: \(diffs) of \(captions.count) captions differ (details in \(prefix).diff)")
         XCTAssertEqual(diffs, 0)
     }
 }
