@@ -189,7 +189,7 @@ extension ConceptVocabulary {
         ("sports ball", ["ball", "soccer ball", "football", "baseball", "basketball", "tennis ball", "volleyball"]),
         ("kite", []),
         ("baseball bat", ["bat"]),
-        ("baseball glove", ["glove", "mitt"]),
+        ("baseball glove", ["mitt", "catchers mitt", "catcher mitt"]),
         ("skateboard", ["skate board"]),
         ("surfboard", ["surf board"]),
         ("tennis racket", ["racket", "racquet", "tennis racquet"]),
