@@ -14,6 +14,8 @@ import statistics
 import sys
 import time
 
+import warnings
+
 import numpy as np
 import onnxruntime as ort
 
@@ -41,6 +43,7 @@ def timed(fn, runs, warmup):
 
 
 def main():
+    warnings.filterwarnings("ignore")
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=20)

@@ -1,5 +1,5 @@
 """Peer figures for `swiftcap bench tokenizers`: sentences/second of the reference tokenizers
-(Hugging Face `tokenizers` for GPT-2 and BERT, open_clip's SimpleTokenizer for CLIP) encoding the
+(Hugging Face `tokenizers` for GPT-2, BERT and SmolLM2's GGUF vocabulary, open_clip's SimpleTokenizer for CLIP) encoding the
 same sentences one at a time on one thread, median of --runs. Prints one JSON object per line.
 
 Usage: python scripts/bench_tokenizers_peer.py --sentences FILE [--runs 5]
@@ -69,9 +69,25 @@ def main():
     def bert():
         t = BertWordPieceTokenizer(os.path.join(a.assets, "minilm", "vocab.txt"), lowercase=True)
         return lambda xs: [t.encode(x).ids for x in xs]
+    def smollm2():
+        from gguf import GGUFReader
+        from tokenizers import Tokenizer, models, pre_tokenizers, AddedToken
+        r = GGUFReader(os.path.join(a.assets, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+        def strings(key):
+            f = r.fields[key]
+            return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+        tokens, merges = strings("tokenizer.ggml.tokens"), strings("tokenizer.ggml.merges")
+        f = r.fields["tokenizer.ggml.token_type"]
+        t = Tokenizer(models.BPE(vocab={s: i for i, s in enumerate(tokens)}, merges=[tuple(m.split(" ")) for m in merges]))
+        t.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                   pre_tokenizers.ByteLevel(add_prefix_space=False)])
+        types = [int(f.parts[i][0]) for i in f.data]
+        t.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i, k in enumerate(types) if k == 3])
+        return lambda xs: [t.encode(x).ids for x in xs]
     emit("gpt2", v, gpt2)
     emit("clip", "open_clip 3.3.0 SimpleTokenizer (Python, ftfy)", clip)
     emit("bert", v, bert)
+    emit("smollm2", v + " (BPE from the GGUF fields)", smollm2)
 
 
 if __name__ == "__main__":

@@ -64,10 +64,14 @@ public struct CLIPTokenizer: Sendable {
         self.vocab = vocab
         self.idToToken = list
         self.merges = try BPEMerges(merges: pairs, vocab: vocab, file: source)
-        self.byteIDs = ByteLevel.byteToScalar.map { Int32(vocab[String($0)]!) }
-        self.byteEndIDs = ByteLevel.byteToScalar.map { Int32(vocab[String($0) + "</w>"]!) }
-        self.startID = vocab[Self.startToken]!
-        self.endID = vocab[Self.endToken]!
+        func id(_ s: String) throws -> Int {
+            guard let i = vocab[s] else { throw TokenizerError.unknownSymbol(file: source, symbol: s) }
+            return i
+        }
+        self.byteIDs = try ByteLevel.byteToScalar.map { Int32(try id(String($0))) }
+        self.byteEndIDs = try ByteLevel.byteToScalar.map { Int32(try id(String($0) + "</w>")) }
+        self.startID = try id(Self.startToken)
+        self.endID = try id(Self.endToken)
     }
 
     /// Pieces of cleaned text by CLIP's pattern (case-insensitive, text already lower-cased):
@@ -145,13 +149,13 @@ public struct CLIPTokenizer: Sendable {
     /// [contextLength] ids: start, the text's ids, end, zero padding; when too long the ids are
     /// cut to the context and the last one replaced by the end token (open_clip `tokenize`).
     public func tokenize(_ text: String, contextLength: Int = CLIPTokenizer.contextLength) -> [Int] {
-        precondition(contextLength >= 2, "context length must hold start and end tokens")
+        let length = max(contextLength, 0)
         var ids = [startID] + encode(text) + [endID]
-        if ids.count > contextLength {
-            ids.removeLast(ids.count - contextLength)
-            ids[contextLength - 1] = endID
+        if ids.count > length {
+            ids.removeLast(ids.count - length)
+            if length > 0 { ids[length - 1] = endID }
         }
-        return ids + [Int](repeating: 0, count: contextLength - ids.count)
+        return ids + [Int](repeating: 0, count: length - ids.count)
     }
 
     /// The symbol of `id`, or nil outside the vocabulary.

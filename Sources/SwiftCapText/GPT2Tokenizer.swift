@@ -93,8 +93,8 @@ public struct GPT2Tokenizer: Sendable {
         var vocab: [String: Int] = [:]
         vocab.reserveCapacity(tokens.count)
         for (id, t) in tokens.enumerated() {
-            guard vocab[t] == nil else {
-                throw TokenizerError.malformed(file: source, reason: "token \(t.debugDescription) appears twice (ids \(vocab[t]!) and \(id))")
+            if let first = vocab[t] {
+                throw TokenizerError.malformed(file: source, reason: "token \(t.debugDescription) appears twice (ids \(first) and \(id))")
             }
             vocab[t] = id
         }

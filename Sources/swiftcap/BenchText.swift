@@ -22,7 +22,16 @@ struct BenchTokenizers: ParsableCommand {
         let gpt2 = try GPT2Tokenizer(vocabJSON: paths.asset("gpt2/gpt2_vocab.json"), mergesTXT: paths.asset("gpt2/gpt2_merges.txt"))
         let clip = try CLIPTokenizer(bpeGzip: paths.asset("clip/bpe_simple_vocab_16e6.txt.gz"))
         let bert = try WordPieceTokenizer(vocabTXT: paths.asset("minilm/vocab.txt"))
-        let ours: [(String, (String) -> [Int])] = [("gpt2", gpt2.encode), ("clip", clip.encode), ("bert", bert.encode)]
+        var ours: [(String, (String) -> [Int])] = [("gpt2", gpt2.encode), ("clip", clip.encode), ("bert", bert.encode)]
+        let ggufURL = paths.asset("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        if FileManager.default.fileExists(atPath: ggufURL.path) {
+            let g = try GGUFFile(url: ggufURL)
+            let v = try GGUFVocabulary(source: ggufURL.path, string: { g.value($0)?.stringValue },
+                                       strings: { g.value($0)?.arrayValue?.compactMap(\.stringValue) },
+                                       ints: { g.value($0)?.arrayValue?.compactMap(\.intValue) })
+            let smol = try GPT2Tokenizer(gguf: v, source: ggufURL.path)
+            ours.append(("smollm2", smol.encode))
+        }
         var peer: [String: String] = [:]
         if !python.isEmpty { peer = runPeer(texts) }
         print(pad("tokenizer", 11) + pad("swiftcap sent/s", 18) + "peer sent/s")

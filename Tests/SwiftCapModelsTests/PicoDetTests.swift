@@ -73,7 +73,7 @@ final class PicoDetTests: XCTestCase {
     }
 
     /// Decoding by hand: one confident cell with peaked distributions gives the box the
-    /// PicoHead convention (centre = cell index × stride) implies, scaled to the image.
+    /// centre convention (centre = (cell index + 0.5) × stride) implies, scaled to the image.
     func testDecodeOneCellByHand() throws {
         var config = PicoDetConfig()
         config.scoreThreshold = 0.5
@@ -104,7 +104,7 @@ final class PicoDetTests: XCTestCase {
         m.config = config
         let dets = m.decode(scores: scores, boxes: boxes, imageWidth: 832, imageHeight: 416)
         XCTAssertEqual(dets.map(\.label), ["dog", "cat"])
-        let cx: Float = 7 * 16, cy: Float = 5 * 16
+        let cx: Float = 7.5 * 16, cy: Float = 5.5 * 16
         let b = dets[0].box
         XCTAssertEqual(b.x0, (cx - 32) * 2, accuracy: 1e-3)
         XCTAssertEqual(b.y0, cy - 48, accuracy: 1e-3)
@@ -120,6 +120,39 @@ final class PicoDetTests: XCTestCase {
             }
             XCTAssertEqual(path, "/nonexistent/picodet.onnx")
             XCTAssertTrue(hint.contains("picodet_s_416_coco.onnx"))
+        }
+    }
+
+    /// Truncated or garbage model files give a thrown error, never a crash.
+    func testTruncatedAndGarbageModelFilesThrow() throws {
+        let url = try VisionTestPaths.picoDetURL()
+        let data = try Data(contentsOf: url)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-vision-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var rng = SystemRandomNumberGenerator()
+        let cases: [(String, Data)] = [
+            ("empty.onnx", Data()),
+            ("half.onnx", data.prefix(data.count / 2)),
+            ("head.onnx", data.prefix(1000)),
+            ("garbage.onnx", Data((0..<5000).map { _ in UInt8.random(in: 0...255, using: &rng) })),
+        ]
+        for (name, bytes) in cases {
+            let file = dir.appendingPathComponent(name)
+            try bytes.write(to: file)
+            XCTAssertThrowsError(try PicoDet(contentsOf: file), name)
+        }
+    }
+
+    /// Tiny and extreme images go through (the recipe resizes everything to 416x416).
+    func testTinyImages() throws {
+        let det = try model()
+        for (w, h) in [(1, 1), (3, 500), (700, 2)] {
+            let image = try RGBImage(width: w, height: h, pixels: [UInt8](repeating: 128, count: w * h * 3))
+            let dets = try det.detect(image, device: Device(threads: 2))
+            for d in dets {
+                XCTAssertTrue(d.box.x0 >= 0 && d.box.x1 <= Float(w) && d.box.y0 >= 0 && d.box.y1 <= Float(h), "\(d)")
+            }
         }
     }
 
@@ -143,6 +176,7 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         }
         let scoreThreshold: Float
         let nmsIoU: Float
+        let cellOffset: Float
         let photos: [Photo]
     }
 
@@ -153,6 +187,7 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: VisionTestPaths.fixture("picodet_coco_dev.json")))
         model.config.scoreThreshold = fixture.scoreThreshold
         model.config.nmsIoU = fixture.nmsIoU
+        XCTAssertEqual(model.config.cellOffset, fixture.cellOffset, "default centre convention")
         XCTAssertEqual(fixture.photos.count, 41)
         let device = Device(threads: 2)
         let folder = VisionTestPaths.assets.sharedFile("eval/coco-dev/images")
@@ -194,5 +229,44 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         print("PicoDet coco-dev: 41 photos, max abs error on sampled raw outputs \(worstRaw), \(matched) detection pairs, worst IoU \(worstIoU), worst score diff \(worstScore)")
         XCTAssertLessThanOrEqual(worstRaw, 1e-3)
         XCTAssertGreaterThan(matched, 200)
+    }
+}
+
+final class GraphExecutorTests: XCTestCase {
+    func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: GraphSpec.Attribute] = [:]) -> GraphSpec.Node {
+        GraphSpec.Node(opType: op, name: outputs.first ?? op, inputs: inputs, outputs: outputs, attributes: attrs)
+    }
+
+    /// A conv followed by the exporter's hard-swish pattern is folded and computes x*clip(x+3,0,6)/6.
+    func testHardSwishPatternIsFoldedAndCorrect() throws {
+        let w = Tensor([1, -2], shape: [2, 1, 1, 1])
+        let spec = GraphSpec(source: "t", nodes: [
+            node("Conv", ["x", "w"], ["c"]),
+            node("Add", ["c", "three"], ["a"]),
+            node("Clip", ["a", "zero", "six"], ["k"]),
+            node("Mul", ["c", "k"], ["m"]),
+            node("Div", ["m", "six"], ["y"]),
+        ], constants: ["w": w, "three": Tensor([3]), "zero": Tensor([0]), "six": Tensor([6])], input: "x", outputs: ["y"])
+        let ex = try GraphExecutor(spec)
+        XCTAssertEqual(ex.stepCount, 1)
+        XCTAssertEqual(ex.fusedNodes, 4)
+        let x = Tensor([-4, -1, 0.5, 2], shape: [1, 1, 2, 2])
+        let y = try ex.run(x, device: Device(threads: 1))[0].scalars
+        let hs: (Float) -> Float = { v in v * min(max(v + 3, 0), 6) / 6 }
+        let expect = [-4, -1, 0.5, 2].map { hs(Float($0)) } + [-4, -1, 0.5, 2].map { hs(-2 * Float($0)) }
+        for (a, b) in zip(y, expect) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+    }
+
+    func testCorruptAttributesAreErrors() {
+        let bad = GraphSpec(source: "t", nodes: [node("Reshape", ["x", "s"], ["y"])],
+                            constants: ["s": Tensor([Float.nan, 4])], input: "x", outputs: ["y"])
+        XCTAssertThrowsError(try GraphExecutor(bad))
+        let huge = GraphSpec(source: "t", nodes: [node("Conv", ["x", "w"], ["y"], ["strides": .ints([1 << 40, 1])])],
+                             constants: ["w": Tensor(zeros: [1, 1, 1, 1])], input: "x", outputs: ["y"])
+        let ex = try? GraphExecutor(huge)
+        XCTAssertNotNil(ex)
+        XCTAssertThrowsError(try ex?.run(Tensor(zeros: [1, 1, 4, 4]), device: Device(threads: 1)))
+        let unproduced = GraphSpec(source: "t", nodes: [node("Relu", ["nope"], ["y"])], constants: [:], input: "x", outputs: ["y"])
+        XCTAssertThrowsError(try GraphExecutor(unproduced))
     }
 }

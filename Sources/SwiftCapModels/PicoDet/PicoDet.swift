@@ -61,8 +61,10 @@ public struct PicoDetConfig: Sendable, Equatable {
     /// Bins per box side minus one (the distribution has `regMax + 1` bins).
     public var regMax = 7
     /// Cell centre offset in cells: the centre of cell (row, col) is `((col + offset)·stride, (row + offset)·stride)`.
-    /// PaddleDetection's PicoHead (which this export comes from) uses 0.
-    public var cellOffset: Float = 0
+    /// 0.5, as PaddleDetection's own deployment decoder for PicoDet (deploy/third_engine/demo_ncnn,
+    /// `ct_x = (x + 0.5) * stride`). PicoHead's Python `get_bboxes` defaults to 0, but with 0 boxes
+    /// on the coco-dev photos sit half a cell up-left of the objects (49 px at stride 64 on a 640 px photo).
+    public var cellOffset: Float = 0.5
     /// Candidates below this class score are dropped before NMS.
     public var scoreThreshold: Float = 0.4
     /// Same-class boxes overlapping a kept box by more than this IoU are suppressed.

@@ -1,0 +1,88 @@
+import Foundation
+import SwiftCapImage
+import SwiftCapModels
+
+/// Draws labelled boxes onto a copy of an image, for a person to look at (`swiftcap detect --draw`).
+public enum DetectionDrawing {
+    /// The image with each detection's box (3 px, a colour per class) and "label 0.93" above it.
+    public static func draw(_ detections: [Detection], on image: RGBImage) throws -> RGBImage {
+        var px = image.pixels
+        let w = image.width, h = image.height
+        let thickness = max(2, min(w, h) / 300)
+        let scale = max(1, min(w, h) / 400)
+        for d in detections {
+            let color = palette[d.classIndex % palette.count]
+            let x0 = clamp(Int(d.box.x0.rounded()), 0, w - 1), x1 = clamp(Int(d.box.x1.rounded()), 0, w - 1)
+            let y0 = clamp(Int(d.box.y0.rounded()), 0, h - 1), y1 = clamp(Int(d.box.y1.rounded()), 0, h - 1)
+            for t in 0..<thickness {
+                fill(&px, w, h, x0, y0 + t, x1, y0 + t, color)
+                fill(&px, w, h, x0, y1 - t, x1, y1 - t, color)
+                fill(&px, w, h, x0 + t, y0, x0 + t, y1, color)
+                fill(&px, w, h, x1 - t, y0, x1 - t, y1, color)
+            }
+            let text = "\(d.label) \(String(format: "%.2f", d.score))"
+            let textW = text.count * 6 * scale + 2 * scale, textH = 9 * scale
+            let ty = y0 - textH >= 0 ? y0 - textH : min(h - 1, y0 + thickness)
+            fill(&px, w, h, x0, ty, min(w - 1, x0 + textW), min(h - 1, ty + textH - 1), color)
+            var cx = x0 + scale
+            for ch in text.lowercased() {
+                drawGlyph(&px, w, h, ch, cx, ty + scale, scale, (255, 255, 255))
+                cx += 6 * scale
+            }
+        }
+        return try RGBImage(width: w, height: h, pixels: px)
+    }
+
+    static func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { min(max(v, lo), max(lo, hi)) }
+
+    static func fill(_ px: inout [UInt8], _ w: Int, _ h: Int, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int,
+                     _ c: (UInt8, UInt8, UInt8)) {
+        let xa = clamp(min(x0, x1), 0, w - 1), xb = clamp(max(x0, x1), 0, w - 1)
+        let ya = clamp(min(y0, y1), 0, h - 1), yb = clamp(max(y0, y1), 0, h - 1)
+        for y in ya...yb {
+            for x in xa...xb {
+                let p = (y * w + x) * 3
+                px[p] = c.0; px[p + 1] = c.1; px[p + 2] = c.2
+            }
+        }
+    }
+
+    static func drawGlyph(_ px: inout [UInt8], _ w: Int, _ h: Int, _ ch: Character, _ x: Int, _ y: Int, _ s: Int,
+                          _ c: (UInt8, UInt8, UInt8)) {
+        guard let rows = font[ch] else { return }
+        for (r, bits) in rows.enumerated() {
+            for col in 0..<5 where bits & (0x10 >> col) != 0 {
+                fill(&px, w, h, x + col * s, y + r * s, x + col * s + s - 1, y + r * s + s - 1, c)
+            }
+        }
+    }
+
+    static let palette: [(UInt8, UInt8, UInt8)] = [
+        (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 160, 160),
+        (240, 50, 230), (128, 128, 0), (170, 110, 40), (0, 0, 128), (128, 0, 0), (0, 128, 128),
+    ]
+
+    /// A 5×7 bitmap font (one byte per row, high bit = leftmost column) for the characters labels use.
+    static let font: [Character: [UInt8]] = [
+        "a": [0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F], "b": [0x10, 0x10, 0x1E, 0x11, 0x11, 0x11, 0x1E],
+        "c": [0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E], "d": [0x01, 0x01, 0x0F, 0x11, 0x11, 0x11, 0x0F],
+        "e": [0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E], "f": [0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08],
+        "g": [0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01, 0x0E], "h": [0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11],
+        "i": [0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E], "j": [0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C],
+        "k": [0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12], "l": [0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        "m": [0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11], "n": [0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11],
+        "o": [0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E], "p": [0x00, 0x00, 0x1E, 0x11, 0x1E, 0x10, 0x10],
+        "q": [0x00, 0x00, 0x0F, 0x11, 0x0F, 0x01, 0x01], "r": [0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10],
+        "s": [0x00, 0x00, 0x0F, 0x10, 0x0E, 0x01, 0x1E], "t": [0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06],
+        "u": [0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D], "v": [0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        "w": [0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A], "x": [0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11],
+        "y": [0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E], "z": [0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F],
+        "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        "2": [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], "3": [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        "4": [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], "5": [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        "6": [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E], "7": [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        "8": [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E], "9": [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        ".": [0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C], "-": [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
+        " ": [0, 0, 0, 0, 0, 0, 0],
+    ]
+}
