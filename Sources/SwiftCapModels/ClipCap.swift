@@ -138,7 +138,7 @@ public struct ClipCap: Sendable {
                                   prefixConst: try p.tensor("prefix_const", shape: constShape), layers: layers,
                                   clipLength: lin[0] / d, heads: mapperHeads)
         } else {
-            throw WeightError.missing(name: p.key("model.0.weight") + "' or '" + p.key("linear.weight"), source: source)
+            throw CaptionerError.layout("\(source) holds neither '\(p.key("model.0.weight"))' (MLP mapper) nor '\(p.key("linear.weight"))' (transformer mapper)")
         }
     }
 

@@ -18,7 +18,7 @@ struct PublishedCaptionerOptions {
 /// A required file, or a clear error naming it and what it is for.
 private func requireFile(_ url: URL, _ what: String) throws -> URL {
     guard FileManager.default.fileExists(atPath: url.path) else {
-        throw ValidationError("missing \(what): \(url.path) (see docs/captioners.md)")
+        throw CaptionerError.config(file: url.path, "missing \(what) (see docs/captioners.md)")
     }
     return url
 }
@@ -39,8 +39,8 @@ private func clipCapCheckpoint(in dir: URL) throws -> URL {
     let pt = names.filter { $0.hasSuffix(".pt") }.sorted()
     if pt.count == 1 { return dir.appendingPathComponent(pt[0]) }
     for n in ["clipcap.safetensors", "model.safetensors"] where names.contains(n) { return dir.appendingPathComponent(n) }
-    throw ValidationError("no ClipCap checkpoint in \(dir.path): expected exactly one *.pt (e.g. coco_weights.pt) or clipcap.safetensors"
-                          + (pt.count > 1 ? " (found several .pt: \(pt.joined(separator: ", ")))" : ""))
+    throw CaptionerError.config(file: dir.path, "no ClipCap checkpoint: expected exactly one *.pt or clipcap.safetensors"
+                                + (pt.count > 1 ? " (found several .pt: \(pt.joined(separator: ", ")))" : ""))
 }
 
 /// Captions `images` with a downloaded published checkpoint in `weights` (layout per docs/captioners.md) and
@@ -61,7 +61,7 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         for url in images {
             let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
             guard var embedding = try clip.vision.forward(pixels: pixels, device: device).imageEmbeds else {
-                throw ValidationError("the CLIP checkpoint in \(clipDir.path) has no visual_projection")
+                throw CaptionerError.config(file: clipDir.path, "the CLIP checkpoint has no visual_projection")
             }
             if model.isTransformerMapper { embedding = try device.l2Normalize(embedding) }
             let ids = try model.generate(clipEmbedding: embedding, config: gen, device: device)[0]
@@ -77,7 +77,7 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         for url in images {
             let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
             guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw ValidationError("SmallCap encoder wants \(model.config.vision.imageSize)² images; the CLIP recipe gives \(pixels.shape[2])²")
+                throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; the CLIP recipe gives \(pixels.shape[2])²")
             }
             let enc = try model.encode(pixels: pixels, device: device)
             let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: gen, device: device)[0]
@@ -91,7 +91,7 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         for url in images {
             let pixels = try device.preprocessBLIP(decoder.decode(contentsOf: url))
             guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw ValidationError("BLIP vision wants \(model.config.vision.imageSize)² images; the BLIP recipe gives \(pixels.shape[2])²")
+                throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; the BLIP recipe gives \(pixels.shape[2])²")
             }
             let image = try model.vision.forward(pixels: pixels, device: device)
             let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: gen, device: device)[0]

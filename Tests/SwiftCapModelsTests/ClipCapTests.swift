@@ -118,5 +118,11 @@ final class ClipCapTests: XCTestCase {
         let model = try ClipCap(checkpoint: CaptionerFixture.dir("clipcap-mlp").appendingPathComponent("model.safetensors"), gptHeads: 4, device: device)
         XCTAssertThrowsError(try model.prefix(clipEmbedding: Tensor(zeros: [1, 15]), device: device))
         XCTAssertThrowsError(try ClipCap(weights: Weights(InMemoryTensors([:])), device: device))
+        // GPT-2 present, no mapper at all: the error names both mapper layouts.
+        let gptOnly = try CaptionerFixture.tensors(CaptionerFixture.dir("clipcap-mlp").appendingPathComponent("model.safetensors"))
+            .filter { !$0.key.hasPrefix("clip_project.") }
+        XCTAssertThrowsError(try ClipCap(weights: Weights(InMemoryTensors(gptOnly)), gptHeads: 4, device: device)) { error in
+            XCTAssertTrue("\(error)".contains("clip_project.model.0.weight") && "\(error)".contains("clip_project.linear.weight"), "\(error)")
+        }
     }
 }

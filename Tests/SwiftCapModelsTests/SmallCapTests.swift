@@ -43,6 +43,18 @@ final class SmallCapTests: XCTestCase {
         }
     }
 
+    /// The same checkpoint as a torch.save state_dict (pytorch_model.bin, as SmallCap is published) computes the same.
+    func testPyTorchBinLoadsTheSame() throws {
+        let e = try CaptionerFixture.expected("smallcap-tiny")
+        let config = try SmallCapConfig.load(from: dir.appendingPathComponent("config.json"))
+        let model = try SmallCap(config: config, weights: Weights(Checkpoint.open(dir.appendingPathComponent("pytorch_model.bin"))), device: device)
+        let enc = try model.encode(pixels: CaptionerFixture.tensor(e["pixels"]), device: device)
+        var state = try model.makeState(encoderStates: enc, device: device)
+        let prompts = try XCTUnwrap(e["prompt_ids"] as? [[Int]])
+        let logits = try model.decoder.logits(model.hiddenStates(ids: prompts, state: &state, device: device), device: device)
+        XCTAssertLessThanOrEqual(CaptionerFixture.maxError(logits, try CaptionerFixture.tensor(e["logits"])), 1e-4)
+    }
+
     /// The prompt text and its GPT-2 ids (real GPT-2 vocabulary from the public assets) as SmallCap builds them.
     func testRetrievalPromptMatchesPublishedTemplate() throws {
         let e = try CaptionerFixture.expected("smallcap-tiny")
