@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SwiftCap
 
-/// The captioners `bench model` and `caption-arch` know.
+/// The captioners `bench model` and `caption --arch` know.
 enum CaptionerArch: String, ExpressibleByArgument, CaseIterable {
     case clipcap, smallcap, blip
 }
@@ -178,7 +178,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Beam width of the timed caption.") var beams = 3
 
     func validate() throws {
-        guard randomWeights else { throw ValidationError("only --random-weights is supported: pass it (real checkpoints run with `swiftcap caption-arch`)") }
+        guard randomWeights else { throw ValidationError("only --random-weights is supported: pass it (real checkpoints run with `swiftcap caption --arch`)") }
         guard runs >= 1, tokens >= 1, beams >= 1 else { throw ValidationError("--runs, --tokens and --beams must be at least 1") }
     }
 

@@ -17,8 +17,31 @@ struct Caption: ParsableCommand {
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
     @Flag(help: "Descend into sub-directories.") var recursive = false
+    @Option(help: "Published architecture instead of the default captioner: clipcap | smallcap | blip (needs --weights; see docs/captioners.md).")
+    var arch: CaptionerArch?
+    @Option(help: "With --arch: folder holding the downloaded checkpoint files.") var weights: String?
+    @Option(help: "With --arch: beam width.") var beams = 3
+    @Option(help: "With --arch: most new tokens per caption.") var maxTokens = 20
+    @Option(help: "With --arch smallcap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
+
+    func validate() throws {
+        if arch != nil && weights == nil { throw ValidationError("--arch needs --weights DIR (the downloaded checkpoint folder)") }
+        if arch == nil && weights != nil { throw ValidationError("--weights is only used with --arch clipcap|smallcap|blip") }
+        guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
+    }
 
     func run() throws {
+        if let arch, let weights {
+            var options = PublishedCaptionerOptions()
+            options.beams = beams
+            options.maxTokens = maxTokens
+            options.retrievedCaptions = retrieved
+            options.threads = compute.threads
+            let photos = try expandImageInputs(inputs, recursive: recursive)
+            try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
+                                      images: photos.map { URL(fileURLWithPath: $0) }, options: options)
+            return
+        }
         var paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
         if let shared { paths.shared = URL(fileURLWithPath: shared) }
         let photos = try expandImageInputs(inputs, recursive: recursive)

@@ -100,33 +100,3 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         }
     }
 }
-
-/// `swiftcap caption-arch`: runs a published captioner checkpoint (to be folded into `caption --arch`).
-struct CaptionArch: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "caption-arch",
-        abstract: "Caption photos with a downloaded ClipCap, SmallCap or BLIP checkpoint (see docs/captioners.md).")
-
-    @OptionGroup var compute: ComputeOptions
-    @Option(help: "clipcap | smallcap | blip") var arch: CaptionerArch
-    @Option(help: "Folder holding the downloaded checkpoint files.") var weights: String
-    @Option(help: "Beam width.") var beams = 3
-    @Option(help: "Most new tokens per caption.") var maxTokens = 20
-    @Option(help: "SmallCap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
-    @Argument(help: "JPEG or PNG photos.") var images: [String]
-
-    func validate() throws {
-        guard !images.isEmpty else { throw ValidationError("give at least one image") }
-        guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
-    }
-
-    func run() throws {
-        var options = PublishedCaptionerOptions()
-        options.beams = beams
-        options.maxTokens = maxTokens
-        options.retrievedCaptions = retrieved
-        options.threads = compute.threads
-        try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
-                                  images: images.map { URL(fileURLWithPath: $0) }, options: options)
-    }
-}
