@@ -54,7 +54,7 @@ struct Caption: ParsableCommand {
                 let out = try captioner.describe(imageAt: URL(fileURLWithPath: photo))
                 if json {
                     printJSONLine(CaptionRecord(image: photo, caption: out.caption, concepts: out.evidence,
-                                                retrieved: out.retrieved, timings_ms: out.timings))
+                                                retrieved: out.retrieved, query: out.query, timings_ms: out.timings))
                 } else {
                     print("\(photo): \(out.caption)")
                 }
@@ -72,6 +72,7 @@ struct CaptionRecord: Encodable {
     var caption: String
     var concepts: [ConceptEvidence]
     var retrieved: [String]
+    var query: [String: Float]
     var timings_ms: StageTimings
 }
 

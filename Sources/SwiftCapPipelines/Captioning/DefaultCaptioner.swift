@@ -32,6 +32,8 @@ public struct CaptionOutput: Sendable {
     public var caption: String
     public var evidence: [ConceptEvidence]
     public var retrieved: [String]
+    /// The datastore query: concept -> weight (0…1) after thresholds.
+    public var query: [String: Float]
     public var timings: StageTimings
 }
 
@@ -98,7 +100,7 @@ public struct DefaultCaptioner: Sendable, Captioner {
         let result = decoder.caption(evidence: evidence)
         t.decoder = lap(s)
         t.total = lap(start)
-        return CaptionOutput(caption: result.caption, evidence: evidence, retrieved: result.retrieved, timings: t)
+        return CaptionOutput(caption: result.caption, evidence: evidence, retrieved: result.retrieved, query: result.query, timings: t)
     }
 
     /// `Captioner` conformance (used by `swiftcap eval --images`).
