@@ -36,7 +36,7 @@ public struct RetrievalCaptioner: Sendable {
         public var relativeFloor: Float = 0.15
         public var poolMinimum = 20
         public var poolMaximum = 300
-        public var poolTolerance: Float = 0.3
+        public var poolTolerance: Float = 0.1
         /// Only the best `candidates` by retrieval score compete; the whole pool votes.
         public var candidates = 100
         /// Vote weight of a pool caption = retrieval score ^ voteSharpness.
