@@ -15,11 +15,35 @@ struct BenchGEMM: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Timed repetitions per shape (median reported).") var runs = 15
     @Flag(help: "Also time the portable reference kernel (slow).") var reference = false
+    @Option(name: .long, help: ArgumentHelp(
+        "OpenBLAS core type to load (e.g. Haswell, SkylakeX, Cooperlake; 'openblas' keeps OPENBLAS_CORETYPE). "
+        + "Default: $SWIFTCAP_BLAS_CORE, else the best core for this CPU.", valueName: "core"))
+    var blasCore: String?
 
     func run() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        let device = compute.device
+        // The OpenBLAS core is fixed when the library is first opened: choose it before any Device exists.
+        let device: Device
+        #if os(Linux)
+        if let blasCore {
+            let core: String? = blasCore.lowercased() == "openblas" ? nil : blasCore
+            let threads = max(1, compute.threads ?? Device.availableCores)
+            let gemm = try OpenBLASGEMM.load(threads: threads, core: core)
+            if let core, gemm.coreName.lowercased() != core.lowercased() {
+                printError("note: asked OpenBLAS for core \(core), it runs \(gemm.coreName) "
+                           + "(unknown name, or the library was already open in this process)")
+            }
+            device = Device(threads: threads, gemm: gemm)
+        } else {
+            device = compute.device
+        }
+        #else
+        if blasCore != nil { throw ValidationError("--blas-core applies to OpenBLAS on Linux only") }
+        device = compute.device
+        #endif
         print("backend: \(device.gemm.name)")
+        print("core chosen by: \(blasCore != nil ? "--blas-core" : ProcessInfo.processInfo.environment[OpenBLASCore.environmentKey] != nil ? "$" + OpenBLASCore.environmentKey : "CPU features") "
+              + "(inherited OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))")
         print("cpu features: \(CPUFeatures.detect())")
         let shapes: [(String, Int, Int, Int)] = [
             ("square", 256, 256, 256), ("square", 512, 512, 512), ("square", 1024, 1024, 1024),
