@@ -59,7 +59,7 @@ def child(runs):
                 once()
             samples.append((time.perf_counter_ns() - s) / inner)
         samples.sort()
-        rows.append({"shape": label, "m": m, "n": n, "k": k, "gflops": flops / samples[len(samples) // 2]})
+        rows.append({"shape": label, "m": m, "n": n, "k": k, "gflops": flops / samples[len(samples) // 2]  # flop per ns = GFLOP/s})
     print(json.dumps({"numpy": np.__version__, "config": config, "core": core, "rows": rows}))
 
 
@@ -88,7 +88,7 @@ def main():
           f"autodetect: core {auto['core'] or '?'}")
     print(f"{'shape':36}{'M':6}{'N':7}{'K':6}{'GFLOP/s inherited':20}{'GFLOP/s autodetect':20}")
     for r1, r2 in zip(inh["rows"], auto["rows"]):
-        print(f"{r1['shape']:36}{r1['m']:<6}{r1['n']:<7}{r1['k']:<6}{r1['gflops'] / 1e9:<20.1f}{r2['gflops'] / 1e9:<20.1f}")
+        print(f"{r1['shape']:36}{r1['m']:<6}{r1['n']:<7}{r1['k']:<6}{r1['gflops']:<20.1f}{r2['gflops']:<20.1f}")
 
 
 if __name__ == "__main__":

@@ -86,23 +86,22 @@ void sc_quantize_q4_rows(const float *w, int cols, int r0, int r1, uint8_t *q, u
     }
 }
 
-static void dequant_row(int scheme, const void *q, const float *scales, int cols, int r, float *out) {
+static void dequant_row(int scheme, const void *q, const float *scales, int cols, int r, float *restrict out) {
     if (scheme == SC_QUANT_INT8) {
-        const int8_t *qr = (const int8_t *)q + (size_t)r * cols;
+        const int8_t *restrict qr = (const int8_t *)q + (size_t)r * cols;
         const float s = scales[r];
         for (int c = 0; c < cols; c++) out[c] = s * (float)qr[c];
     } else {
         const int G = SC_QUANT_Q4_GROUP, groups = cols / G;
-        const uint8_t *qr = (const uint8_t *)q + (size_t)r * (cols / 2);
-        const float *sr = scales + (size_t)r * groups;
+        const uint8_t *restrict qr = (const uint8_t *)q + (size_t)r * (cols / 2);
+        const float *restrict sr = scales + (size_t)r * groups;
         for (int g = 0; g < groups; g++) {
-            const uint8_t *b = qr + g * (G / 2);
-            float *o = out + g * G;
+            const uint8_t *restrict b = qr + g * 16;
+            float *restrict o = out + g * 32;
             const float s = sr[g];
-            for (int j = 0; j < G / 2; j++) {
-                o[j] = s * (float)((int)(b[j] & 15) - 8);
-                o[j + G / 2] = s * (float)((int)(b[j] >> 4) - 8);
-            }
+            // Two fixed 16-wide loops (low nibbles -> elements 0..15, high -> 16..31) vectorize fully.
+            for (int j = 0; j < 16; j++) o[j] = s * (float)((int)(b[j] & 15) - 8);
+            for (int j = 0; j < 16; j++) o[16 + j] = s * (float)((int)(b[j] >> 4) - 8);
         }
     }
 }

@@ -57,7 +57,11 @@ public struct OpenBLASGEMM: GEMMBackend {
     /// `OpenBLASGEMM.load` reports that as an error instead.
     public init(threads: Int) {
         self.threads = max(1, threads)
-        self.isOpen = (try? OpenBLASGEMM.open(core: OpenBLASCore.resolve())) != nil
+        switch sc_blas_state() {
+        case 1: self.isOpen = true  // already open: the core is fixed, skip the environment/cpuid look-up
+        case -1: self.isOpen = false
+        default: self.isOpen = (try? OpenBLASGEMM.open(core: OpenBLASCore.resolve())) != nil
+        }
     }
 
     private init(loadedThreads: Int) {

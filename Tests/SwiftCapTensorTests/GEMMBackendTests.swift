@@ -80,6 +80,20 @@ final class GEMMBackendTests: XCTestCase {
         }
     }
 
+    /// beta == 0 means C is not read: stale NaNs must not survive (matrix-vector shapes take the sgemv route).
+    func testBetaZeroIgnoresStaleOutput() {
+        let device = Device(threads: 2)
+        for (m, n, k) in [(1, 300, 20), (300, 1, 20), (5, 7, 3)] {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let a = [Float](repeating: 1, count: m * k), b = [Float](repeating: 0.5, count: k * n)
+                var c = [Float](repeating: .nan, count: m * n)
+                device.gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: a, lda: ta ? m : k,
+                                  b: b, ldb: tb ? k : n, beta: 0, c: &c, ldc: n)
+                XCTAssertTrue(c.allSatisfy { $0 == Float(k) * 0.5 }, "\(m)x\(n)x\(k) tA=\(ta) tB=\(tb): \(c.prefix(4))")
+            }
+        }
+    }
+
     /// Runs the edge-shape test in a child process per OpenBLAS core this CPU supports
     /// (the core can only be chosen once per process).
     func testEveryRunnableOpenBLASCoreMatchesReference() throws {

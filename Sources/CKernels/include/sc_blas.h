@@ -12,6 +12,9 @@
 /// Returns 1 when cblas_sgemm is available; else 0 with a message in `error`.
 int sc_blas_open(const char *library, const char *coretype, char *error, size_t error_len);
 
+/// 1 when a previous sc_blas_open succeeded, -1 when it failed, 0 before any call.
+int sc_blas_state(void);
+
 /// Row-major sgemm through the opened library (call only after sc_blas_open returned 1).
 void sc_blas_sgemm(int transA, int transB, int m, int n, int k, float alpha,
                    const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
