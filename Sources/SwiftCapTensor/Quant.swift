@@ -160,7 +160,7 @@ extension Device {
     /// Inputs with at most this many rows use the fused dequantize-and-dot kernel (each weight row is
     /// read once for all inputs); more rows dequantize blocks of weight rows and call sgemm.
     /// Chosen by measurement (docs/performance.md).
-    public static let quantizedGEMVMaxRows = 8
+    public static let quantizedGEMVMaxRows = 16
 
     /// `nn.Linear` with quantized weights: `x[…, in] @ weight[out, in]ᵀ + bias[out]`.
     /// Weights are dequantized on the fly (never materialised whole): per row for small inputs
