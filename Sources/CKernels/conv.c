@@ -63,9 +63,17 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
     // Each channel is copied into a zero-padded plane so the inner loops have no bounds tests.
     const int PH = (OH - 1) * sh + (kh - 1) * dh + 1;
     const int PW = (OW - 1) * sw + (kw - 1) * dw + 1;
-    float *pad = (float *)malloc(sizeof(float) * (size_t)PH * PW);
-    float *acc = (float *)malloc(sizeof(float) * (size_t)(OW + 16));
+    // Small stride-1 planes: one multiply-add pass per tap over the whole flattened padded plane
+    // (output rows computed PW wide, the kw - 1 extra columns dropped), so loops are long enough
+    // to vectorise even for 7x7 maps.
+    const int flat = sh == 1 && sw == 1 && dh == 1 && dw == 1 && OH * PW <= 4096;
+    float *pad = (float *)malloc(sizeof(float) * ((size_t)PH * PW + (size_t)kw + 16));
+    float *restrict acc = (float *)malloc(sizeof(float) * (size_t)(flat ? OH * PW + 16 : OW + 16));
     if (!pad || !acc) { free(pad); free(acc); return; }
+    for (int t = 0; t < kw + 16; t++) pad[(size_t)PH * PW + t] = 0.f;
+    const int halfW = (PW + 1) / 2;
+    float *deint = (!flat && sw == 2 && dw == 1) ? (float *)malloc(sizeof(float) * (size_t)PH * 2 * halfW) : NULL;
+    if (!flat && sw == 2 && dw == 1 && !deint) { free(pad); free(acc); return; }
     for (int c = c0; c < c1; c++) {
         const float *xc = x + (size_t)c * H * W;
         const float *wc = w + (size_t)c * kh * kw;
@@ -81,6 +89,34 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
             if (hi > lo) memcpy(pad + (size_t)r * PW + lo, xc + (size_t)sr * W + s0, sizeof(float) * (size_t)(hi - lo));
         }
         const float b = bias ? bias[c] : 0.f;
+        if (deint) {
+            // row r of the padded plane -> [even columns | odd columns], each halfW wide
+            for (int r = 0; r < PH; r++) {
+                const float *src = pad + (size_t)r * PW;
+                float *ev = deint + (size_t)r * 2 * halfW, *od = ev + halfW;
+                for (int m = 0; m < halfW; m++) {
+                    ev[m] = 2 * m < PW ? src[2 * m] : 0.f;
+                    od[m] = 2 * m + 1 < PW ? src[2 * m + 1] : 0.f;
+                }
+            }
+        }
+        if (flat) {
+            const int n = OH * PW;
+            for (int q = 0; q < n; q++) acc[q] = 0.f;
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++) {
+                    const float wv = wc[i * kw + j];
+                    const float *restrict p = pad + (size_t)i * PW + j;
+                    for (int q = 0; q < n; q++) acc[q] += wv * p[q];
+                }
+            }
+            for (int oh = 0; oh < OH; oh++) {
+                float *out = yc + (size_t)oh * OW;
+                for (int o = 0; o < OW; o++) out[o] = acc[oh * PW + o];
+                sc_act_row(out, OW, b, act, actA, actB);
+            }
+            continue;
+        }
         for (int oh = 0; oh < OH; oh++) {
             float *out = yc + (size_t)oh * OW;
             for (int o = 0; o < OW; o++) acc[o] = 0.f;
@@ -91,8 +127,12 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
                     const float *p = prow + j * dw;
                     if (sw == 1) {
                         for (int o = 0; o < OW; o++) acc[o] += wv * p[o];
-                    } else if (sw == 2) {
-                        for (int o = 0; o < OW; o++) acc[o] += wv * p[2 * o];
+                    } else if (sw == 2 && dw == 1) {
+                        // even/odd columns of this padded row were split into two unit-stride halves
+                        const float *half = ((j & 1) ? deint + halfW : deint) + (j >> 1);
+                        (void)p;
+                        const float *hrow = half + (size_t)(oh * sh + i * dh) * 2 * halfW;
+                        for (int o = 0; o < OW; o++) acc[o] += wv * hrow[o];
                     } else {
                         for (int o = 0; o < OW; o++) acc[o] += wv * p[o * sw];
                     }
@@ -104,6 +144,7 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
     }
     free(pad);
     free(acc);
+    free(deint);
 }
 
 void sc_im2col(const float *x, int H, int W, int kh, int kw, int sh, int sw, int pt, int pl,
@@ -177,5 +218,54 @@ void sc_plane_mean(const float *x, int n, float *y, int p0, int p1) {
         float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         for (; i < n; i++) s += r[i];
         y[p] = s / (float)n;
+    }
+}
+
+typedef float sc_v8 __attribute__((vector_size(32)));
+
+static inline sc_v8 sc_load8(const float *p) { sc_v8 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void sc_store8(float *p, sc_v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                    const float *bias, int p0, int p1, int act, float actA, float actB) {
+    // 4 output rows x 16 columns held in eight 8-wide accumulators across the whole K loop.
+    int o = 0;
+    for (; o + 4 <= M; o += 4) {
+        const float *w0 = w + (size_t)o * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        float *y0 = y + (size_t)o * ldy, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;
+        int j = p0;
+        for (; j + 16 <= p1; j += 16) {
+            sc_v8 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+            const float *xp = x + j;
+            for (int k = 0; k < K; k++, xp += ldx) {
+                const sc_v8 u = sc_load8(xp), v = sc_load8(xp + 8);
+                const float c0 = w0[k], c1 = w1[k], c2 = w2[k], c3 = w3[k];
+                a0 += c0 * u; b0 += c0 * v; a1 += c1 * u; b1 += c1 * v;
+                a2 += c2 * u; b2 += c2 * v; a3 += c3 * u; b3 += c3 * v;
+            }
+            sc_store8(y0 + j, a0); sc_store8(y0 + j + 8, b0); sc_store8(y1 + j, a1); sc_store8(y1 + j + 8, b1);
+            sc_store8(y2 + j, a2); sc_store8(y2 + j + 8, b2); sc_store8(y3 + j, a3); sc_store8(y3 + j + 8, b3);
+        }
+        for (; j < p1; j++) {
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int k = 0; k < K; k++) {
+                const float v = x[(size_t)k * ldx + j];
+                s0 += w0[k] * v; s1 += w1[k] * v; s2 += w2[k] * v; s3 += w3[k] * v;
+            }
+            y0[j] = s0; y1[j] = s1; y2[j] = s2; y3[j] = s3;
+        }
+        for (int r = 0; r < 4; r++)
+            sc_act_row(y + (size_t)(o + r) * ldy + p0, p1 - p0, bias ? bias[o + r] : 0.f, act, actA, actB);
+    }
+    for (; o < M; o++) {
+        const float *wr = w + (size_t)o * K;
+        float *yr = y + (size_t)o * ldy;
+        for (int j = p0; j < p1; j++) yr[j] = 0.f;
+        for (int k = 0; k < K; k++) {
+            const float *xr = x + (size_t)k * ldx;
+            const float c = wr[k];
+            for (int j = p0; j < p1; j++) yr[j] += c * xr[j];
+        }
+        sc_act_row(yr + p0, p1 - p0, bias ? bias[o] : 0.f, act, actA, actB);
     }
 }

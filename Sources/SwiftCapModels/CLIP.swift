@@ -267,10 +267,14 @@ struct CLIPEncoderLayer: Sendable {
     }
 }
 
-/// Shape of a tensor the checkpoint must contain (for inferring OpenAI configs), or a named error.
-private func requiredShape(_ w: Weights, _ name: String) throws -> [Int] {
+/// Shape of a tensor the checkpoint must contain (for inferring OpenAI configs), or a named error;
+/// the rank must be `rank`.
+private func requiredShape(_ w: Weights, _ name: String, rank: Int) throws -> [Int] {
     guard let info = w.source.tensorInfo(w.key(name)) else {
         throw WeightError.missing(name: w.key(name), source: w.source.sourceDescription)
+    }
+    guard info.shape.count == rank, info.shape.allSatisfy({ $0 > 0 }) else {
+        throw CLIPError.layout("\(w.key(name)) in \(w.source.sourceDescription) has shape \(info.shape), expected \(rank) positive dimensions")
     }
     return info.shape
 }
@@ -317,10 +321,18 @@ public struct CLIPVisionTransformer: Sendable {
     /// Hugging Face layout; `weights` is the checkpoint root (holding `vision_model.` and
     /// `visual_projection.weight`, the latter optional).
     public init(huggingFace weights: Weights, config: CLIPVisionConfig, projectionDim: Int?, device: Device) throws {
-        try config.validate(file: weights.source.sourceDescription)
+        try self.init(visionModel: weights.pp("vision_model"), projectionRoot: weights, config: config,
+                      projectionDim: projectionDim, device: device)
+    }
+
+    /// Hugging Face layout with the `CLIPVisionTransformer` keys (`embeddings.…`, `encoder.layers.N.…`,
+    /// `post_layernorm`) directly under `v`, as composite models store it (SmallCap's `encoder.…`);
+    /// `projectionRoot` holds `visual_projection.weight` when a projection is wanted.
+    public init(visionModel v: Weights, projectionRoot: Weights? = nil, config: CLIPVisionConfig, projectionDim: Int? = nil,
+                device: Device) throws {
+        try config.validate(file: v.source.sourceDescription)
         self.config = config
         let d = config.hiddenSize, p = config.patchSize, c = config.numChannels
-        let v = weights.pp("vision_model")
         let e = v.pp("embeddings")
         patchWeight = try e.tensor("patch_embedding.weight", shape: [d, c, p, p]).reshaped([d, c * p * p])
         classEmbedding = try e.tensor("class_embedding", shape: [d])
@@ -332,7 +344,7 @@ public struct CLIPVisionTransformer: Sendable {
         }
         postLNWeight = try v.tensor("post_layernorm.weight", shape: [d])
         postLNBias = try v.tensor("post_layernorm.bias", shape: [d])
-        if let projectionDim, weights.contains("visual_projection.weight") {
+        if let projectionDim, let weights = projectionRoot, weights.contains("visual_projection.weight") {
             projection = try weights.tensor("visual_projection.weight", shape: [projectionDim, d])
             self.projectionDim = projectionDim
         } else {
@@ -347,19 +359,19 @@ public struct CLIPVisionTransformer: Sendable {
     /// as the original code does. `weights` is the checkpoint root (holding `visual.`).
     public init(openAI weights: Weights) throws {
         let v = weights.pp("visual")
-        let conv = try requiredShape(v, "conv1.weight")
+        let conv = try requiredShape(v, "conv1.weight", rank: 4)
         guard conv.count == 4, conv[2] == conv[3], conv[0] % 64 == 0 else {
             throw CLIPError.layout("\(v.key("conv1.weight")) has shape \(conv), expected [width (multiple of 64), 3, patch, patch]")
         }
         let d = conv[0], p = conv[2]
-        let positions = try requiredShape(v, "positional_embedding")
+        let positions = try requiredShape(v, "positional_embedding", rank: 2)
         let grid = Int(Double(max(positions[0] - 1, 0)).squareRoot().rounded())
-        guard positions.count == 2, grid * grid + 1 == positions[0] else {
+        guard positions[1] == d, grid * grid + 1 == positions[0] else {
             throw CLIPError.layout("\(v.key("positional_embedding")) has shape \(positions), expected [grid² + 1, \(d)]")
         }
         let layerCount = countLayers(v, "transformer.resblocks", "ln_1.weight")
         guard layerCount > 0 else { throw WeightError.missing(name: v.key("transformer.resblocks.0.ln_1.weight"), source: weights.source.sourceDescription) }
-        let inner = try requiredShape(v, "transformer.resblocks.0.mlp.c_fc.weight")[0]
+        let inner = try requiredShape(v, "transformer.resblocks.0.mlp.c_fc.weight", rank: 2)[0]
         let config = CLIPVisionConfig(hiddenSize: d, intermediateSize: inner, numHiddenLayers: layerCount,
                                       numAttentionHeads: d / 64, numChannels: conv[1], imageSize: grid * p, patchSize: p)
         self.config = config
@@ -374,7 +386,7 @@ public struct CLIPVisionTransformer: Sendable {
         postLNWeight = try v.tensor("ln_post.weight", shape: [d])
         postLNBias = try v.tensor("ln_post.bias", shape: [d])
         if v.contains("proj") {
-            let shape = try requiredShape(v, "proj")
+            let shape = try requiredShape(v, "proj", rank: 2)
             guard shape.count == 2, shape[0] == d else {
                 throw WeightError.shapeMismatch(name: v.key("proj"), expected: [d, shape.last ?? -1], actual: shape, source: weights.source.sourceDescription)
             }
@@ -465,15 +477,15 @@ public struct CLIPTextTransformer: Sendable {
 
     /// OpenAI layout, configuration read off the shapes (heads = width / 64); pooling at the largest id.
     public init(openAI weights: Weights) throws {
-        let tok = try requiredShape(weights, "token_embedding.weight")
+        let tok = try requiredShape(weights, "token_embedding.weight", rank: 2)
         guard tok.count == 2, tok[1] % 64 == 0 else {
             throw CLIPError.layout("token_embedding.weight has shape \(tok), expected [vocab, width (multiple of 64)]")
         }
         let d = tok[1]
-        let positions = try requiredShape(weights, "positional_embedding")
+        let positions = try requiredShape(weights, "positional_embedding", rank: 2)
         let layerCount = countLayers(weights, "transformer.resblocks", "ln_1.weight")
         guard layerCount > 0 else { throw WeightError.missing(name: "transformer.resblocks.0.ln_1.weight", source: weights.source.sourceDescription) }
-        let inner = try requiredShape(weights, "transformer.resblocks.0.mlp.c_fc.weight")[0]
+        let inner = try requiredShape(weights, "transformer.resblocks.0.mlp.c_fc.weight", rank: 2)[0]
         config = CLIPTextConfig(vocabSize: tok[0], hiddenSize: d, intermediateSize: inner, numHiddenLayers: layerCount,
                                 numAttentionHeads: d / 64, maxPositionEmbeddings: positions[0], eosTokenId: nil)
         tokenEmbedding = try weights.tensor("token_embedding.weight", shape: tok)
@@ -484,7 +496,7 @@ public struct CLIPTextTransformer: Sendable {
         finalLNWeight = try weights.tensor("ln_final.weight", shape: [d])
         finalLNBias = try weights.tensor("ln_final.bias", shape: [d])
         if weights.contains("text_projection") {
-            let shape = try requiredShape(weights, "text_projection")
+            let shape = try requiredShape(weights, "text_projection", rank: 2)
             guard shape.count == 2, shape[0] == d else {
                 throw WeightError.shapeMismatch(name: weights.key("text_projection"), expected: [d, shape.last ?? -1], actual: shape, source: weights.source.sourceDescription)
             }

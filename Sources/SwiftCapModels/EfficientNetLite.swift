@@ -124,19 +124,27 @@ public struct EfficientNetLite0: Sendable {
     }
 
     /// Head activations: x [1, 3, 224, 224] -> [1, 1280, 7, 7].
-    public func features(_ x: Tensor, device: Device) throws -> Tensor {
+    /// `profile`, when given, receives (layer kind, seconds) per layer.
+    public func features(_ x: Tensor, device: Device, profile: ((String, Double) -> Void)? = nil) throws -> Tensor {
         guard x.rank == 4, x.shape[0] == 1, x.shape[1] == 3 else {
             throw VisionModelError.badInput(detail: "EfficientNet-Lite0 input must be [1, 3, H, W], got \(x.shape)")
         }
-        var h = try stem(x, device)
+        func timed(_ kind: String, _ body: () throws -> Tensor) rethrows -> Tensor {
+            guard let profile else { return try body() }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let r = try body()
+            profile(kind, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            return r
+        }
+        var h = try timed("stem 3x3/2") { try stem(x, device) }
         for block in blocks {
             let input = h
-            if let expand = block.expand { h = try expand(h, device) }
-            h = try block.depthwise(h, device)
-            h = try block.project(h, device)
-            if block.residual { h = try device.add(h, input) }
+            if let expand = block.expand { h = try timed("expand 1x1") { try expand(h, device) } }
+            h = try timed("depthwise") { try block.depthwise(h, device) }
+            h = try timed("project 1x1") { try block.project(h, device) }
+            if block.residual { h = try timed("residual add") { try device.add(h, input) } }
         }
-        return try head(h, device)
+        return try timed("head 1x1") { try head(h, device) }
     }
 
     /// Class logits from pooled features [1, 1280] -> [1, 1000].

@@ -188,7 +188,16 @@ public struct GPT2: Sendable {
 
     /// Runs the transformer on input embeddings that follow the positions already in `cache`, appending
     /// their keys/values to it. embeddings: [batch, seq, d] -> final hidden states (after `ln_f`) [batch, seq, d].
-    public func hiddenStates(embeddings: Tensor, cache: inout KVCache, device: Device) throws -> Tensor {
+    ///
+    /// `leftPadding` (first call only, one count per row) marks each row's first positions as
+    /// padding, as a left-padded batch with transformers' `attention_mask`: padded keys are masked
+    /// and positions count from each row's first real token. The cache remembers it for later steps.
+    ///
+    /// `afterAttention(layer, h)`, when given, runs in every block between the self-attention
+    /// residual and `ln_2` (where a cross-attention sub-block goes, as transformers'
+    /// `add_cross_attention`); it returns the new residual stream h: [batch, seq, d].
+    public func hiddenStates(embeddings: Tensor, cache: inout KVCache, leftPadding: [Int]? = nil,
+                             afterAttention: ((Int, Tensor) throws -> Tensor)? = nil, device: Device) throws -> Tensor {
         let d = config.nEmbd
         guard embeddings.rank == 3, embeddings.shape[2] == d, embeddings.shape[1] > 0 else {
             throw GPT2Error.invalidInput("embeddings must be [batch, seq, \(d)], got \(embeddings.shape)")
@@ -200,8 +209,32 @@ public struct GPT2: Sendable {
         guard past + seq <= config.nPositions else {
             throw GPT2Error.invalidInput("\(past) cached + \(seq) new positions exceed n_positions \(config.nPositions)")
         }
-        let positions = try device.embedding(Array(past..<(past + seq)), table: wpe)  // [seq, d]
-        var h = try device.add(embeddings, positions)
+        if let leftPadding {
+            guard past == 0 else {
+                throw GPT2Error.invalidInput("left padding can only be given with the first input, not after \(past) cached positions")
+            }
+            guard leftPadding.count == batch, leftPadding.allSatisfy({ (0..<seq).contains($0) }) else {
+                throw GPT2Error.invalidInput("left padding \(leftPadding) for \(batch) rows of \(seq) positions")
+            }
+            cache.leftPadding = leftPadding.allSatisfy({ $0 == 0 }) ? nil : leftPadding
+        }
+        var mask: Tensor? = nil
+        var h: Tensor
+        if let pad = cache.leftPadding {
+            guard pad.count == batch else {
+                throw GPT2Error.invalidInput("cache holds left padding for \(pad.count) rows, input has \(batch)")
+            }
+            // Positions count real tokens (transformers: cumsum(attention_mask) - 1, padding at 1).
+            var ids: [Int] = []
+            for r in 0..<batch {
+                for i in past..<(past + seq) { ids.append(i < pad[r] ? 1 : i - pad[r]) }
+            }
+            h = try device.add(embeddings, device.embedding(ids, table: wpe, shape: [batch, seq]))
+            mask = try device.paddingMask(lengths: pad.map { past + seq - $0 }, keys: past + seq, leftPadded: true)
+        } else {
+            let positions = try device.embedding(Array(past..<(past + seq)), table: wpe)  // [seq, d]
+            h = try device.add(embeddings, positions)
+        }
         for (i, block) in blocks.enumerated() {
             let a = try device.layerNorm(h, weight: block.ln1Weight, bias: block.ln1Bias, eps: config.layerNormEpsilon)
             let qkv = try device.linear(a, weight: block.attnWeight, bias: block.attnBias)  // [b, s, 3d]
@@ -210,20 +243,20 @@ public struct GPT2: Sendable {
             let k = try device.splitHeads(parts[1], heads: config.nHead)
             let v = try device.splitHeads(parts[2], heads: config.nHead)
             let (ck, cv) = try cache.append(layer: i, keys: k, values: v)
-            let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, causal: true)
+            let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, mask: mask, causal: true)
             let merged = try device.mergeHeads(attn)
             h = try device.add(h, device.linear(merged, weight: block.attnProjWeight, bias: block.attnProjBias))
+            if let afterAttention { h = try afterAttention(i, h) }
             let m = try device.layerNorm(h, weight: block.ln2Weight, bias: block.ln2Bias, eps: config.layerNormEpsilon)
             let fc = device.activation(try device.linear(m, weight: block.fcWeight, bias: block.fcBias), activation)
             h = try device.add(h, device.linear(fc, weight: block.mlpProjWeight, bias: block.mlpProjBias))
         }
-        _ = batch
         return try device.layerNorm(h, weight: lnFWeight, bias: lnFBias, eps: config.layerNormEpsilon)
     }
 
     /// Final hidden states for token ids (equally long rows) after the cached positions: -> [batch, seq, d].
-    public func hiddenStates(ids: [[Int]], cache: inout KVCache, device: Device) throws -> Tensor {
-        try hiddenStates(embeddings: embed(ids, device: device), cache: &cache, device: device)
+    public func hiddenStates(ids: [[Int]], cache: inout KVCache, leftPadding: [Int]? = nil, device: Device) throws -> Tensor {
+        try hiddenStates(embeddings: embed(ids, device: device), cache: &cache, leftPadding: leftPadding, device: device)
     }
 
     /// Vocabulary logits: hidden [..., d] -> [..., vocab].
@@ -254,5 +287,31 @@ extension GPT2: CausalDecoder {
 
     public func reorderState(_ state: inout KVCache, rows: [Int], device: Device) throws {
         try state.reorder(batch: rows, device: device)
+    }
+}
+
+extension GPT2 {
+    /// Continues equally long (or left-padded, see `hiddenStates`) rows of prompt ids:
+    /// runs the prompt, then `Generator.generate`. Returns each row's new tokens.
+    public func generate(ids: [[Int]], leftPadding: [Int]? = nil, config: GenerationConfig, device: Device) throws -> [[Int]] {
+        var cache = makeCache()
+        let hidden = try hiddenStates(ids: ids, cache: &cache, leftPadding: leftPadding, device: device)
+        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: ids,
+                                      config: config, device: device)
+    }
+
+    /// Continues a prefix of input embeddings [batch, prefix, d] (ClipCap-style), optionally
+    /// followed by the same prompt ids for every row. Returns each row's new tokens.
+    public func generate(prefix: Tensor, promptIds: [Int] = [], config: GenerationConfig, device: Device) throws -> [[Int]] {
+        guard prefix.rank == 3 else {
+            throw GPT2Error.invalidInput("prefix embeddings must be [batch, prefix, \(self.config.nEmbd)], got \(prefix.shape)")
+        }
+        var embeddings = prefix
+        let rows = Array(repeating: promptIds, count: prefix.shape[0])
+        if !promptIds.isEmpty { embeddings = try device.concat([prefix, embed(rows, device: device)], dim: 1) }
+        var cache = makeCache()
+        let hidden = try hiddenStates(embeddings: embeddings, cache: &cache, device: device)
+        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: rows,
+                                      config: config, device: device)
     }
 }

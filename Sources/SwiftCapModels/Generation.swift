@@ -49,10 +49,14 @@ public struct GenerationConfig: Sendable, Equatable {
     /// transformers' repetition penalty: logits/log-probs of tokens already present (prompt included)
     /// are divided by it when positive and multiplied when negative. 1 = off.
     public var repetitionPenalty: Float = 1
+    /// transformers' `no_repeat_ngram_size`: a token that would repeat an n-gram already in the
+    /// sequence (prompt included) is banned. 0 = off.
+    public var noRepeatNGramSize: Int = 0
 
     public init(maxNewTokens: Int = 20, minNewTokens: Int = 0, stopTokens: [Int] = [], numBeams: Int = 1,
                 lengthPenalty: Float = 1, earlyStopping: EarlyStopping = .heuristic, doSample: Bool = false,
-                temperature: Float = 1, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0, repetitionPenalty: Float = 1) {
+                temperature: Float = 1, topK: Int = 0, topP: Float = 1, seed: UInt64 = 0, repetitionPenalty: Float = 1,
+                noRepeatNGramSize: Int = 0) {
         self.maxNewTokens = maxNewTokens
         self.minNewTokens = minNewTokens
         self.stopTokens = stopTokens
@@ -65,6 +69,7 @@ public struct GenerationConfig: Sendable, Equatable {
         self.topP = topP
         self.seed = seed
         self.repetitionPenalty = repetitionPenalty
+        self.noRepeatNGramSize = noRepeatNGramSize
     }
 }
 
@@ -101,6 +106,7 @@ public enum Generator {
         guard config.maxNewTokens >= 1 else { throw GenerationError.invalidConfig("maxNewTokens must be >= 1") }
         guard config.numBeams >= 1 else { throw GenerationError.invalidConfig("numBeams must be >= 1") }
         guard config.repetitionPenalty > 0 else { throw GenerationError.invalidConfig("repetitionPenalty must be > 0") }
+        guard config.noRepeatNGramSize >= 0 else { throw GenerationError.invalidConfig("noRepeatNGramSize must be >= 0") }
         for t in config.stopTokens where t < 0 || t >= vocab {
             throw GenerationError.invalidConfig("stop token \(t) outside vocabulary 0..<\(vocab)")
         }
@@ -133,7 +139,9 @@ public enum Generator {
             var keepRows: [Int] = []
             for (r, item) in active.enumerated() {
                 var scores = Array(logits[(r * vocab)..<((r + 1) * vocab)])
-                applyRepetitionPenalty(&scores, tokens: prompts[item] + outputs[item], penalty: config.repetitionPenalty)
+                let sequence = prompts[item] + outputs[item]
+                applyRepetitionPenalty(&scores, tokens: sequence, penalty: config.repetitionPenalty)
+                banRepeatedNGrams(&scores, tokens: sequence, size: config.noRepeatNGramSize)
                 if step < config.minNewTokens { for t in stop { scores[t] = -.infinity } }
                 let token = config.doSample ? sample(scores, config: config, rng: &rng) : argmax(scores)
                 outputs[item].append(token)
@@ -158,6 +166,25 @@ public enum Generator {
         for t in Set(tokens) where t >= 0 && t < scores.count {
             let s = scores[t]
             scores[t] = s < 0 ? s * penalty : s / penalty
+        }
+    }
+
+    /// transformers' `NoRepeatNGramLogitsProcessor`: bans every token that, appended to the last
+    /// size − 1 tokens, would form an n-gram already present in `tokens`.
+    static func banRepeatedNGrams(_ scores: inout [Float], tokens: [Int], size n: Int) {
+        guard n > 0, tokens.count + 1 >= n else { return }
+        if n == 1 {
+            for t in tokens where t >= 0 && t < scores.count { scores[t] = -.infinity }
+            return
+        }
+        let tail = tokens.suffix(n - 1)
+        var start = 0
+        while start + n <= tokens.count {
+            if tokens[start..<(start + n - 1)].elementsEqual(tail) {
+                let t = tokens[start + n - 1]
+                if t >= 0 && t < scores.count { scores[t] = -.infinity }
+            }
+            start += 1
         }
     }
 
@@ -250,7 +277,9 @@ public enum Generator {
                 for j in 0..<beams {
                     let row = b * beams + j
                     var lp = logSoftmax(logits[(row * vocab)..<((row + 1) * vocab)])
-                    applyRepetitionPenalty(&lp, tokens: prompts[b] + running[b][j].tokens, penalty: config.repetitionPenalty)
+                    let sequence = prompts[b] + running[b][j].tokens
+                    applyRepetitionPenalty(&lp, tokens: sequence, penalty: config.repetitionPenalty)
+                    banRepeatedNGrams(&lp, tokens: sequence, size: config.noRepeatNGramSize)
                     if generated < config.minNewTokens { for t in stop { lp[t] = -.infinity } }
                     let base = running[b][j].score
                     for (t, s) in topK(lp.map { $0 + base }, keepCount) { candidates.append((s, j, t)) }

@@ -117,15 +117,20 @@ struct BenchConcepts: ParsableCommand {
 
         var peers: [String: Double] = [:]
         if let peerPython { peers = try runPeers(python: peerPython, threads: device.threads) }
-        print(pad("stage", 42) + pad("median ms", 11) + pad("min ms", 9) + (peers.isEmpty ? "" : pad("onnxruntime ms", 16) + "ort / swift"))
+        print(pad("stage", 42) + pad("median ms", 11) + pad("min ms", 9)
+              + (peers.isEmpty ? "" : pad("ort median", 12) + pad("ort min", 9) + "ort/swift (medians)"))
         for (name, samples, peer) in rows {
             let s = samples.sorted()
             let med = s[s.count / 2] * 1e3
             var line = pad(name, 42) + pad(String(format: "%.2f", med), 11) + pad(String(format: "%.2f", s[0] * 1e3), 9)
-            if let peer, let p = peers[peer] { line += pad(String(format: "%.2f", p), 16) + String(format: "%.2f", p / med) }
+            if let peer, let p = peers[peer], let pm = peers[peer + "-min"] {
+                line += pad(String(format: "%.2f", p), 12) + pad(String(format: "%.2f", pm), 9) + String(format: "%.2f", p / med)
+            }
             print(line)
         }
-        if let p = peers["detector-optimized"] { print("onnxruntime detector with initializers removed from the graph inputs: \(String(format: "%.2f", p)) ms median") }
+        if let p = peers["detector-optimized"], let pm = peers["detector-optimized-min"] {
+            print("onnxruntime detector with initializers removed from the graph inputs: median \(String(format: "%.2f", p)) ms, min \(String(format: "%.2f", pm)) ms")
+        }
         if profile {
             var best: [String: Double] = [:]
             for _ in 0..<runs {
@@ -135,6 +140,14 @@ struct BenchConcepts: ParsableCommand {
             }
             print("detector time by op kind (min over runs):")
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { print("  " + pad(k, 20) + String(format: "%7.2f ms", v * 1e3)) }
+            var bestC: [String: Double] = [:]
+            for _ in 0..<runs {
+                var byKind: [String: Double] = [:]
+                _ = try classifier.features(clsIn, device: device) { kind, seconds in byKind[kind, default: 0] += seconds }
+                for (k, v) in byKind { bestC[k] = min(bestC[k] ?? .infinity, v) }
+            }
+            print("classifier time by layer kind (min over runs):")
+            for (k, v) in bestC.sorted(by: { $0.value > $1.value }) { print("  " + pad(k, 20) + String(format: "%7.2f ms", v * 1e3)) }
         }
     }
 
@@ -168,10 +181,14 @@ struct BenchConcepts: ParsableCommand {
         }
         var r: [String: Double] = [:]
         for (k, v) in obj {
-            guard let m = v["median_ms"] else { continue }
-            if k.hasPrefix("detector network (onnxruntime, as shipped") { r["detector"] = m }
-            else if k.hasPrefix("detector network") { r["detector-optimized"] = m }
-            else if k.hasPrefix("classifier") { r["classifier"] = m }
+            guard let m = v["median_ms"], let mn = v["min_ms"] else { continue }
+            let key: String
+            if k.hasPrefix("detector network (onnxruntime, as shipped") { key = "detector" }
+            else if k.hasPrefix("detector network") { key = "detector-optimized" }
+            else if k.hasPrefix("classifier") { key = "classifier" }
+            else { continue }
+            r[key] = m
+            r[key + "-min"] = mn
         }
         return r
     }

@@ -88,6 +88,30 @@ final class CLIPTests: XCTestCase {
         }
     }
 
+    func testOpenAILayoutErrorsNameTheTensor() throws {
+        let file = try SafetensorsFile(url: Self.modelDir.appendingPathComponent("openai.safetensors"))
+        var tensors: [String: Tensor] = [:]
+        for name in file.tensorNames { tensors[name] = try file.loadTensor(name) }
+        var missing = tensors
+        missing["visual.transformer.resblocks.1.attn.in_proj_bias"] = nil
+        XCTAssertThrowsError(try CLIP(openAI: Weights(InMemoryTensors(missing)))) { error in
+            XCTAssertEqual(error as? WeightError, .missing(name: "visual.transformer.resblocks.1.attn.in_proj_bias", source: "in-memory tensors"))
+        }
+        var flat = tensors
+        flat["visual.positional_embedding"] = Tensor(zeros: [17 * 128])
+        XCTAssertThrowsError(try CLIP(openAI: Weights(InMemoryTensors(flat)))) { error in
+            XCTAssertTrue("\(error)".contains("visual.positional_embedding"), "\(error)")
+        }
+        var wrongGrid = tensors
+        wrongGrid["visual.positional_embedding"] = Tensor(zeros: [18, 128])
+        XCTAssertThrowsError(try CLIP(openAI: Weights(InMemoryTensors(wrongGrid)))) { error in
+            XCTAssertEqual(error as? CLIPError, .layout("visual.positional_embedding has shape [18, 128], expected [grid² + 1, 128]"))
+        }
+        var badProj = tensors
+        badProj["text_projection"] = Tensor(zeros: [64, 128])
+        XCTAssertThrowsError(try CLIP(openAI: Weights(InMemoryTensors(badProj))))
+    }
+
     func testPresetsAndBadInput() throws {
         XCTAssertEqual(CLIPVisionConfig.vitB32.tokens, 50)
         XCTAssertEqual(CLIPVisionConfig.vitB16.tokens, 197)

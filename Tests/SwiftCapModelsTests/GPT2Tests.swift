@@ -83,16 +83,18 @@ final class GPT2Tests: XCTestCase {
         let e = try expected()
         let eos = try XCTUnwrap(e["eos_token_id"] as? Int)
         let runs = try XCTUnwrap(e["generate"] as? [[String: Any]])
-        XCTAssertEqual(runs.count, 9)
+        XCTAssertEqual(runs.count, 16)
         var sawStop = false
         for run in runs {
             let kind = try XCTUnwrap(run["kind"] as? String)
             let params = try XCTUnwrap(run["params"] as? [String: Any])
             let expectedIds = try XCTUnwrap(run["output_ids"] as? [[Int]])
-            var config = GenerationConfig(maxNewTokens: kind.hasSuffix("embeds") ? 8 : 12, stopTokens: [eos])
+            var config = GenerationConfig(maxNewTokens: kind.hasSuffix("embeds") ? 8 : kind.hasPrefix("padded") ? 10 : 12,
+                                          stopTokens: [eos])
             config.numBeams = params["num_beams"] as? Int ?? 1
             config.lengthPenalty = Float(params["length_penalty"] as? Double ?? 1)
             config.repetitionPenalty = Float(params["repetition_penalty"] as? Double ?? 1)
+            config.noRepeatNGramSize = params["no_repeat_ngram_size"] as? Int ?? 0
             if let es = params["early_stopping"] {
                 if let flag = es as? Bool { config.earlyStopping = flag ? .whenBeamsFull : .heuristic }
                 else { XCTAssertEqual(es as? String, "never"); config.earlyStopping = .never }
@@ -106,7 +108,8 @@ final class GPT2Tests: XCTestCase {
                 hidden = try model.hiddenStates(embeddings: prefix, cache: &cache, device: device)
             } else {
                 prompts = try XCTUnwrap(run["prompt_ids"] as? [[Int]])
-                hidden = try model.hiddenStates(ids: prompts, cache: &cache, device: device)
+                let padding = kind.hasPrefix("padded") ? try XCTUnwrap(e["padded_left_padding"] as? [Int]) : nil
+                hidden = try model.hiddenStates(ids: prompts, cache: &cache, leftPadding: padding, device: device)
             }
             let got = try Generator.generate(model, state: cache, firstLogits: model.lastLogits(hidden, device: device),
                                              prompts: prompts, config: config, device: device)
@@ -118,6 +121,45 @@ final class GPT2Tests: XCTestCase {
             XCTAssertEqual(got, want, "\(kind) \(params)")
         }
         XCTAssertTrue(sawStop, "the fixtures exercise stopping on the stop token")
+        // The convenience entry points give the same ids as the explicit prefill + Generator path.
+        let greedyRun = try XCTUnwrap(runs.first { ($0["kind"] as? String) == "greedy" })
+        let prompts = try XCTUnwrap(greedyRun["prompt_ids"] as? [[Int]])
+        let direct = try model.generate(ids: prompts, config: GenerationConfig(maxNewTokens: 12, stopTokens: [eos]), device: device)
+        XCTAssertEqual(direct.map { $0.count }.max(), 12)
+        let expectedGreedy = try XCTUnwrap(greedyRun["output_ids"] as? [[Int]]).map { row -> [Int] in
+            row.firstIndex(of: eos).map { Array(row[...$0]) } ?? row
+        }
+        XCTAssertEqual(direct, expectedGreedy)
+        let embedsRun = try XCTUnwrap(runs.first { ($0["kind"] as? String) == "greedy-embeds" })
+        let viaPrefix = try model.generate(prefix: tensor(e["prefix_embeds"]), config: GenerationConfig(maxNewTokens: 8, stopTokens: [eos]),
+                                           device: device)
+        XCTAssertEqual(viaPrefix, try XCTUnwrap(embedsRun["output_ids"] as? [[Int]]).map { row -> [Int] in
+            row.firstIndex(of: eos).map { Array(row[...$0]) } ?? row
+        })
+    }
+
+    /// A left-padded batch (prompts of 3 and 6 tokens) gives transformers' logits at every real position.
+    func testLeftPaddedBatchMatchesTransformers() throws {
+        let model = try GPT2(directory: Self.modelDir)
+        let e = try expected()
+        let ids = try XCTUnwrap(e["padded_ids"] as? [[Int]])
+        let padding = try XCTUnwrap(e["padded_left_padding"] as? [Int])
+        var cache = model.makeCache()
+        let logits = try model.logits(model.hiddenStates(ids: ids, cache: &cache, leftPadding: padding, device: device), device: device)
+        XCTAssertEqual(cache.leftPadding, padding)
+        let want = try tensor(e["padded_logits"])
+        for (row, pad) in padding.enumerated() {
+            let got = try logits.narrowed(dim: 0, start: row, length: 1).narrowed(dim: 1, start: pad, length: 6 - pad).contiguous()
+            let ref = try want.narrowed(dim: 0, start: row, length: 1).narrowed(dim: 1, start: pad, length: 6 - pad).contiguous()
+            XCTAssertLessThanOrEqual(try maxError(got, ref), 1e-4, "row \(row)")
+        }
+        // The unpadded row alone gives the same logits as in the batch.
+        var single = model.makeCache()
+        let alone = try model.logits(model.hiddenStates(ids: [ids[1]], cache: &single, device: device), device: device)
+        XCTAssertLessThanOrEqual(try maxError(alone, logits.narrowed(dim: 0, start: 1, length: 1).contiguous()), 1e-5)
+        var bad = model.makeCache()
+        XCTAssertThrowsError(try model.hiddenStates(ids: ids, cache: &bad, leftPadding: [6, 0], device: device))
+        XCTAssertThrowsError(try model.hiddenStates(ids: [[1]], cache: &cache, leftPadding: [0, 0], device: device))
     }
 
     func testSamplingIsSeededAndFiltersApply() throws {

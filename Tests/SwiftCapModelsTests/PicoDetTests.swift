@@ -231,3 +231,42 @@ final class PicoDetCocoDevParityTests: XCTestCase {
         XCTAssertGreaterThan(matched, 200)
     }
 }
+
+final class GraphExecutorTests: XCTestCase {
+    func node(_ op: String, _ inputs: [String], _ outputs: [String], _ attrs: [String: GraphSpec.Attribute] = [:]) -> GraphSpec.Node {
+        GraphSpec.Node(opType: op, name: outputs.first ?? op, inputs: inputs, outputs: outputs, attributes: attrs)
+    }
+
+    /// A conv followed by the exporter's hard-swish pattern is folded and computes x*clip(x+3,0,6)/6.
+    func testHardSwishPatternIsFoldedAndCorrect() throws {
+        let w = Tensor([1, -2], shape: [2, 1, 1, 1])
+        let spec = GraphSpec(source: "t", nodes: [
+            node("Conv", ["x", "w"], ["c"]),
+            node("Add", ["c", "three"], ["a"]),
+            node("Clip", ["a", "zero", "six"], ["k"]),
+            node("Mul", ["c", "k"], ["m"]),
+            node("Div", ["m", "six"], ["y"]),
+        ], constants: ["w": w, "three": Tensor([3]), "zero": Tensor([0]), "six": Tensor([6])], input: "x", outputs: ["y"])
+        let ex = try GraphExecutor(spec)
+        XCTAssertEqual(ex.stepCount, 1)
+        XCTAssertEqual(ex.fusedNodes, 4)
+        let x = Tensor([-4, -1, 0.5, 2], shape: [1, 1, 2, 2])
+        let y = try ex.run(x, device: Device(threads: 1))[0].scalars
+        let hs: (Float) -> Float = { v in v * min(max(v + 3, 0), 6) / 6 }
+        let expect = [-4, -1, 0.5, 2].map { hs(Float($0)) } + [-4, -1, 0.5, 2].map { hs(-2 * Float($0)) }
+        for (a, b) in zip(y, expect) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+    }
+
+    func testCorruptAttributesAreErrors() {
+        let bad = GraphSpec(source: "t", nodes: [node("Reshape", ["x", "s"], ["y"])],
+                            constants: ["s": Tensor([Float.nan, 4])], input: "x", outputs: ["y"])
+        XCTAssertThrowsError(try GraphExecutor(bad))
+        let huge = GraphSpec(source: "t", nodes: [node("Conv", ["x", "w"], ["y"], ["strides": .ints([1 << 40, 1])])],
+                             constants: ["w": Tensor(zeros: [1, 1, 1, 1])], input: "x", outputs: ["y"])
+        let ex = try? GraphExecutor(huge)
+        XCTAssertNotNil(ex)
+        XCTAssertThrowsError(try ex?.run(Tensor(zeros: [1, 1, 4, 4]), device: Device(threads: 1)))
+        let unproduced = GraphSpec(source: "t", nodes: [node("Relu", ["nope"], ["y"])], constants: [:], input: "x", outputs: ["y"])
+        XCTAssertThrowsError(try GraphExecutor(unproduced))
+    }
+}

@@ -87,8 +87,10 @@ final class DatastoreTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(bad.path), "\(error)")
             }
         }
-        var rng = SystemRandomNumberGenerator()
-        for _ in 0..<300 {
+        // Seeded, so a failure reproduces; SWIFTCAP_FUZZ_COUNT raises the count for a long run.
+        var rng = TestRNG(seed: 12345)
+        let count = Int(ProcessInfo.processInfo.environment["SWIFTCAP_FUZZ_COUNT"] ?? "") ?? 300
+        for _ in 0..<count {
             var d = good
             for _ in 0..<3 { d[Int.random(in: 0..<d.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
             try d.write(to: bad)
@@ -126,5 +128,15 @@ final class ConsensusTests: XCTestCase {
     func testIdenticalCaptionsAgreeFully() {
         let s = ConsensusReranker().scores(["a b c d e", "a b c d e", "x y z"])
         XCTAssertGreaterThan(s[0], s[2])
+    }
+}
+
+/// Small deterministic generator for the fuzz loop.
+struct TestRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return state ^ (state >> 29)
     }
 }

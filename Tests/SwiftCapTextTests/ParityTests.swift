@@ -5,10 +5,12 @@ import XCTest
 /// Encode/decode parity with the Python references written by fixtures/gen/text.py on ~10k
 /// Karpathy-val captions and the hand-made hard strings.
 final class GPT2ParityTests: XCTestCase {
-    func tokenizer() throws -> GPT2Tokenizer {
+    /// Built once for all tests of the class (immutable after construction).
+    static let shared = Result {
         try GPT2Tokenizer(vocabJSON: TextFixtures.asset("gpt2/gpt2_vocab.json"),
                           mergesTXT: TextFixtures.asset("gpt2/gpt2_merges.txt"))
     }
+    func tokenizer() throws -> GPT2Tokenizer { try Self.shared.get() }
 
     func testCaptions() throws {
         let tok = try tokenizer()
@@ -95,9 +97,8 @@ final class GPT2ParityTests: XCTestCase {
 }
 
 final class CLIPParityTests: XCTestCase {
-    func tokenizer() throws -> CLIPTokenizer {
-        try CLIPTokenizer(bpeGzip: TextFixtures.asset("clip/bpe_simple_vocab_16e6.txt.gz"))
-    }
+    static let shared = Result { try CLIPTokenizer(bpeGzip: TextFixtures.asset("clip/bpe_simple_vocab_16e6.txt.gz")) }
+    func tokenizer() throws -> CLIPTokenizer { try Self.shared.get() }
 
     func testCaptions() throws {
         let tok = try tokenizer()
@@ -146,9 +147,8 @@ final class CLIPParityTests: XCTestCase {
 }
 
 final class WordPieceParityTests: XCTestCase {
-    func tokenizer() throws -> WordPieceTokenizer {
-        try WordPieceTokenizer(vocabTXT: TextFixtures.asset("minilm/vocab.txt"))
-    }
+    static let shared = Result { try WordPieceTokenizer(vocabTXT: TextFixtures.asset("minilm/vocab.txt")) }
+    func tokenizer() throws -> WordPieceTokenizer { try Self.shared.get() }
 
     func testCaptions() throws {
         let tok = try tokenizer()
@@ -175,8 +175,7 @@ final class WordPieceParityTests: XCTestCase {
 /// The heap merge used for long words agrees with the direct scan, and long inputs finish.
 final class LongInputTests: XCTestCase {
     func testHeapMergeMatchesScan() throws {
-        let tok = try GPT2Tokenizer(vocabJSON: TextFixtures.asset("gpt2/gpt2_vocab.json"),
-                                    mergesTXT: TextFixtures.asset("gpt2/gpt2_merges.txt"))
+        let tok = try GPT2ParityTests.shared.get()
         var rng = SystemRandomNumberGenerator()
         let alphabet = Array("aaabcdeeefghiiijklmnooopqrstuuuvwxyz".unicodeScalars)
         for length in [2, 3, 10, 49, 60, 200, 1000] {
@@ -192,14 +191,13 @@ final class LongInputTests: XCTestCase {
     }
 
     func testHugeInputsFinish() throws {
-        let gpt2 = try GPT2Tokenizer(vocabJSON: TextFixtures.asset("gpt2/gpt2_vocab.json"),
-                                     mergesTXT: TextFixtures.asset("gpt2/gpt2_merges.txt"))
+        let gpt2 = try GPT2ParityTests.shared.get()
         let word = String(repeating: "abcdefghij", count: 5_000) // one 50k-letter piece
         let ids = gpt2.encode(word)
         XCTAssertEqual(try gpt2.decode(ids), word)
-        let clip = try CLIPTokenizer(bpeGzip: TextFixtures.asset("clip/bpe_simple_vocab_16e6.txt.gz"))
+        let clip = try CLIPParityTests.shared.get()
         XCTAssertEqual(clip.tokenize(word).count, 77)
-        let bert = try WordPieceTokenizer(vocabTXT: TextFixtures.asset("minilm/vocab.txt"))
+        let bert = try WordPieceParityTests.shared.get()
         XCTAssertEqual(bert.encode(word), [bert.clsID, bert.unkID, bert.sepID])
     }
 }

@@ -35,4 +35,9 @@ void sc_maxpool(const float *x, int H, int W, float *y, int OH, int OW, int kh, 
 /// y[p] = mean of x[p, 0..<n] for planes [p0, p1) (eight partial sums, then combined).
 void sc_plane_mean(const float *x, int n, float *y, int p0, int p1);
 
+/// Small-K matrix product for 1×1 convolutions with few input channels (where BLAS packing
+/// dominates): y[M, ldy] columns [p0, p1) = w[M, K] @ x[K, ldx] columns [p0, p1), then bias + act.
+void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                    const float *bias, int p0, int p1, int act, float actA, float actB);
+
 #endif

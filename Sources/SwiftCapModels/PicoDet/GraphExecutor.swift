@@ -305,7 +305,7 @@ public struct GraphExecutor: Sendable {
                     throw VisionModelError.unsupportedOperator(op: "Resize", node: node.name, detail: "needs constant 4-element scales")
                 }
                 let sv = s.scalars
-                guard sv[0] == 1, sv[1] == 1, sv[2] > 0, sv[3] > 0 else {
+                guard sv[0] == 1, sv[1] == 1, sv[2] > 0, sv[3] > 0, sv[2] <= 64, sv[3] <= 64 else {
                     throw VisionModelError.unsupportedOperator(op: "Resize", node: node.name, detail: "scales \(sv) (only spatial scaling)")
                 }
                 let mode = try string(node, "mode", default: "nearest")
@@ -348,7 +348,11 @@ public struct GraphExecutor: Sendable {
                 guard node.inputs.count == 2, let shape = constants[node.inputs[1]] else {
                     throw VisionModelError.unsupportedOperator(op: "Reshape", node: node.name, detail: "shape must be a constant")
                 }
-                steps.append(.reshape(x: try slot(node.inputs[0], node: node), shape: shape.scalars.map { Int($0) }, y: newSlot(out0)))
+                let dims = shape.scalars
+                guard shape.rank == 1, dims.allSatisfy({ $0.isFinite && $0 >= -1 && $0 <= Float(1 << 30) && $0 == $0.rounded() }) else {
+                    throw bad("node '\(node.name)': Reshape shape \(dims) is not a list of dimensions")
+                }
+                steps.append(.reshape(x: try slot(node.inputs[0], node: node), shape: dims.map { Int($0) }, y: newSlot(out0)))
             case "Transpose":
                 let perm = try ints(node, "perm", default: [])
                 steps.append(.transpose(x: try slot(node.inputs[0], node: node), perm: perm, y: newSlot(out0)))
@@ -417,7 +421,7 @@ public struct GraphExecutor: Sendable {
             var kind = ""
             switch step {
             case .conv(let x, let y, let w, let b, let stride, let padding, let dilation, let groups, let act):
-                kind = "conv"
+                kind = groups > 1 && groups == w.shape[0] ? "conv depthwise" : (w.shape[2] * w.shape[3] == 1 ? "conv 1x1" : "conv kxk")
                 values[y] = try device.conv2d(try get(x), weight: w, bias: b, stride: stride, padding: padding,
                                               dilation: dilation, groups: groups, activation: act)
             case .binary(let a, let b, let y, let op):

@@ -1,3 +1,5 @@
+import SwiftCapModels
+
 /// The concept words shared by the vision side (detector classes, classifier words, scene words)
 /// and the caption side (words people write). A concept has a canonical name and the surface forms
 /// (singular and plural, synonyms, multi-word phrases) that mention it in a caption.
@@ -31,6 +33,14 @@ public struct ConceptVocabulary: Sendable {
     }
 
     public func index(of name: String) -> Int? { nameToIndex[name] }
+
+    /// The canonical concept a word or phrase names ("television" -> "tv", "skis" -> "skis",
+    /// "ski" -> "skis", "dogs" -> "dog"); nil when the vocabulary does not know it.
+    public func canonicalName(_ word: String) -> String? {
+        if nameToIndex[word] != nil { return word }
+        let key = ConceptVocabulary.tokenize(word).joined(separator: " ")
+        return forms[key].map { concepts[$0.0].name }
+    }
 
     /// Words that say "more than one" or "many" before a noun.
     static let countWords: [String: Int] = [
@@ -122,10 +132,18 @@ extension ConceptVocabulary {
     }
 
     /// The 80 COCO detector classes in the detector's output order, each with the words people
-    /// use for it in captions, then scene and object words the COCO classes lack.
+    /// use for it in captions, then scene and object words the COCO classes lack, then the
+    /// classifier's caption words not already covered.
     public static let standard: ConceptVocabulary = {
         var list: [Concept] = cocoClassSynonyms.map { concept($0.0, $0.1, detector: true) }
         for (name, synonyms) in extraConceptWords { list.append(concept(name, synonyms, detector: false)) }
+        // Every caption word the classifier can produce is a concept too (unless it already names one).
+        let known = ConceptVocabulary(concepts: list)
+        var added = Set<String>()
+        for entry in ImageNetLabels.entries where !entry.word.isEmpty {
+            let w = entry.word.lowercased()
+            if known.canonicalName(w) == nil && added.insert(w).inserted { list.append(concept(w, detector: false)) }
+        }
         return ConceptVocabulary(concepts: list)
     }()
 
@@ -171,7 +189,7 @@ extension ConceptVocabulary {
         ("sports ball", ["ball", "soccer ball", "football", "baseball", "basketball", "tennis ball", "volleyball"]),
         ("kite", []),
         ("baseball bat", ["bat"]),
-        ("baseball glove", ["glove", "mitt"]),
+        ("baseball glove", ["mitt", "catchers mitt", "catcher mitt"]),
         ("skateboard", ["skate board"]),
         ("surfboard", ["surf board"]),
         ("tennis racket", ["racket", "racquet", "tennis racquet"]),

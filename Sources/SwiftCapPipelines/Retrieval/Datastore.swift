@@ -129,6 +129,11 @@ public struct Datastore: @unchecked Sendable {
         }
         guard readU32(8) == 1 else { throw fail("unsupported version \(readU32(8))") }
         let nCaptions = readU32(12), nFeatures = readU32(16), nPostings = readU32(20), textBytes = readU32(24)
+        // Every count must fit in the file before anything is sized by it.
+        let budget = data.count / 4
+        guard nFeatures <= budget, nCaptions <= budget, nPostings <= budget, textBytes <= data.count else {
+            throw fail("header counts exceed the file size (\(data.count) bytes)")
+        }
         var p = 28
         var names: [String] = []
         names.reserveCapacity(nFeatures)

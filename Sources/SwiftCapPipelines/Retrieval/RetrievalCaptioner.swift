@@ -8,32 +8,39 @@ public struct ConceptEvidence: Sendable, Codable, Equatable {
     public var score: Float
     /// Fraction of the image area covered (1 for whole-image classifier labels).
     public var area: Float
+    /// True for a whole-image classifier label, false (or absent) for a detected object.
+    public var isLabel: Bool?
 
-    public init(name: String, score: Float, area: Float) {
+    public init(name: String, score: Float, area: Float, isLabel: Bool = false) {
         self.name = name
         self.score = score
         self.area = area
+        self.isLabel = isLabel
     }
 }
 
 /// The retrieval decoder: concepts -> datastore query -> pool of training captions -> consensus pick.
 public struct RetrievalCaptioner: Sendable {
+    /// Defaults chosen on coco-dev (41 photos; see docs/default-captioner.md for the sweep).
     public struct Config: Sendable, Codable {
         /// Detections below this score are ignored.
-        public var minScore: Float = 0.4
+        public var minScore: Float = 0.5
         /// Weight of a concept = score^scorePower × (area + areaFloor)^areaPower.
         public var scorePower: Float = 1
-        public var areaPower: Float = 0.5
+        public var areaPower: Float = 0
         public var areaFloor: Float = 0.02
+        /// Classifier labels below this probability are ignored; kept ones weigh probability × labelWeight.
+        public var minLabelScore: Float = 0.6
+        public var labelWeight: Float = 0.5
         /// Concepts whose weight is below this fraction of the strongest are dropped.
         public var relativeFloor: Float = 0.15
         public var poolMinimum = 20
         public var poolMaximum = 300
-        public var poolTolerance: Float = 0.02
+        public var poolTolerance: Float = 0.3
         /// Only the best `candidates` by retrieval score compete; the whole pool votes.
         public var candidates = 100
         /// Vote weight of a pool caption = retrieval score ^ voteSharpness.
-        public var voteSharpness: Float = 4
+        public var voteSharpness: Float = 1
         public init() {}
     }
 
@@ -47,6 +54,8 @@ public struct RetrievalCaptioner: Sendable {
     public let datastore: Datastore
     public var config: Config
     public var reranker = ConsensusReranker()
+    /// Maps evidence words to the datastore's concept names ("television" -> "tv").
+    public var vocabulary = ConceptVocabulary.standard
 
     public init(datastore: Datastore, config: Config = Config()) {
         self.datastore = datastore
@@ -57,10 +66,14 @@ public struct RetrievalCaptioner: Sendable {
     /// instances pass the score threshold.
     public func query(for evidence: [ConceptEvidence]) -> Datastore.Query {
         var weight: [String: Float] = [:], count: [String: Int] = [:]
-        for e in evidence where e.score >= config.minScore {
-            let w = pow(e.score, config.scorePower) * pow(e.area + config.areaFloor, config.areaPower)
-            weight[e.name] = max(weight[e.name] ?? 0, w)
-            count[e.name, default: 0] += 1
+        for e in evidence {
+            let label = e.isLabel ?? false
+            guard e.score >= (label ? config.minLabelScore : config.minScore) else { continue }
+            let name = vocabulary.canonicalName(e.name) ?? e.name
+            let w = label ? e.score * config.labelWeight
+                : pow(e.score, config.scorePower) * pow(e.area + config.areaFloor, config.areaPower)
+            weight[name] = max(weight[name] ?? 0, w)
+            count[name, default: 0] += 1
         }
         let strongest = weight.values.max() ?? 0
         var q = Datastore.Query()

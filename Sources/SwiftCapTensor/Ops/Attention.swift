@@ -170,6 +170,10 @@ public struct KVCache: Sendable {
 
     var layers: [Layer?]
 
+    /// Left padding of each batch row (positions 0..<leftPadding[b] are padding), for models that
+    /// batch prompts of different lengths; nil when no row is padded. Reordered with the batch.
+    public var leftPadding: [Int]?
+
     /// An empty cache for `layers` attention layers.
     public init(layers: Int) {
         self.layers = Array(repeating: nil, count: max(0, layers))
@@ -238,6 +242,12 @@ public struct KVCache: Sendable {
     /// Reorders (and may repeat or drop) batch entries: entry i of the result is entry
     /// `indices[i]` now. Beam search uses this to follow the surviving beams.
     public mutating func reorder(batch indices: [Int], device: Device) throws {
+        if let pad = leftPadding {
+            for i in indices where i < 0 || i >= pad.count {
+                throw IndexError.outOfRange(op: "KVCache.reorder", index: i, count: pad.count)
+            }
+            leftPadding = indices.map { pad[$0] }
+        }
         for l in layers.indices {
             guard let e = layers[l] else { continue }
             layers[l] = Layer(keys: try device.indexSelect(e.keys, dim: 0, indices: indices),

@@ -56,6 +56,10 @@ public enum ConvActivation: Sendable, Equatable {
     }
 }
 
+/// Largest kernel side, stride, dilation or padding the window ops accept (a guard against corrupt
+/// model files asking for absurd sizes).
+public let maxWindowParameter = 1 << 14
+
 /// Output length of a sliding window: `floor((n + padBegin + padEnd - dilatedKernel) / stride) + 1`,
 /// or with `ceilMode` the ceiling, dropping a last window that would start inside the end padding
 /// (PyTorch's and ONNX's rule).
@@ -88,8 +92,8 @@ extension Device {
         guard x.rank == 4, weight.rank == 4 else {
             throw TensorError.invalidArgument(op: "conv2d", "needs x [N,C,H,W] and weight [O,C/g,kh,kw], got \(x.shape) and \(weight.shape)")
         }
-        guard stride.count == 2, dilation.count == 2, stride.allSatisfy({ $0 >= 1 }), dilation.allSatisfy({ $0 >= 1 }) else {
-            throw TensorError.invalidArgument(op: "conv2d", "stride \(stride) and dilation \(dilation) must be two positive values")
+        guard stride.count == 2, dilation.count == 2, (stride + dilation).allSatisfy({ (1...maxWindowParameter).contains($0) }) else {
+            throw TensorError.invalidArgument(op: "conv2d", "stride \(stride) and dilation \(dilation) must be two values in 1...\(maxWindowParameter)")
         }
         let (n, cin, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, cinG, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
@@ -102,8 +106,9 @@ extension Device {
         let (sh, sw, dh, dw) = (stride[0], stride[1], dilation[0], dilation[1])
         let ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1
         let pads = padding.resolve(inH: h, inW: w, kernelH: ekh, kernelW: ekw, strideH: sh, strideW: sw)
-        guard pads.top >= 0, pads.left >= 0, pads.bottom >= 0, pads.right >= 0 else {
-            throw TensorError.invalidArgument(op: "conv2d", "negative padding \(padding)")
+        guard [pads.top, pads.left, pads.bottom, pads.right].allSatisfy({ (0...maxWindowParameter).contains($0) }),
+              kh <= maxWindowParameter, kw <= maxWindowParameter else {
+            throw TensorError.invalidArgument(op: "conv2d", "padding \(padding) or kernel \(kh)x\(kw) outside 0...\(maxWindowParameter)")
         }
         let oh = slidingWindowOutputSize(h, kernel: kh, stride: sh, padBegin: pads.top, padEnd: pads.bottom, dilation: dh)
         let ow = slidingWindowOutputSize(w, kernel: kw, stride: sw, padBegin: pads.left, padEnd: pads.right, dilation: dw)
@@ -153,6 +158,13 @@ extension Device {
                     }
                     let wg = pw + g * coutG * kdim
                     let biasG = pb.map { $0 + g * coutG }
+                    if kdim <= smallKLimit {
+                        parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
+                            sc_gemm_smallk(wg, Int32(coutG), Int32(kdim), bmat, Int32(ohw), yg, Int32(ohw), biasG,
+                                           Int32(j0), Int32(j1), act, actA, actB)
+                        }
+                        continue
+                    }
                     parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
                         blockGEMM.sgemm(transA: false, transB: false, m: coutG, n: j1 - j0, k: kdim, alpha: 1,
                                         a: wg, lda: kdim, b: bmat + j0, ldb: ohw, beta: 0, c: yg + j0, ldc: ohw)
@@ -168,6 +180,10 @@ extension Device {
         return out
     }
 }
+
+/// Convolutions whose GEMM has at most this many reduction terms (input channels × kernel area)
+/// use a direct register-blocked loop instead of BLAS, whose packing dominates at small K.
+let smallKLimit = 32
 
 /// A single-threaded form of `backend` for callers that split the work over their own threads.
 func singleThreadedGEMM(_ backend: any GEMMBackend) -> any GEMMBackend {

@@ -42,7 +42,7 @@ extension Device {
                         ceilMode: Bool, op: String, max isMax: Bool, countIncludePad: Bool) throws -> Tensor {
         guard x.rank == 4 else { throw TensorError.invalidArgument(op: op, "needs x [N,C,H,W], got \(x.shape)") }
         guard kernel.count == 2, stride.count == 2, dilation.count == 2,
-              (kernel + stride + dilation).allSatisfy({ $0 >= 1 }) else {
+              (kernel + stride + dilation).allSatisfy({ (1...maxWindowParameter).contains($0) }) else {
             throw TensorError.invalidArgument(op: op, "kernel \(kernel), stride \(stride), dilation \(dilation) must be two positive values each")
         }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])

@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import SwiftCap
+
+struct Caption: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Caption photos with the default captioner.",
+        discussion: """
+        Takes files, directories (their .jpg/.jpeg/.png files, sorted) and glob patterns; every photo \
+        shares one model load. A photo that fails prints an error (or a JSON object with "error") and the \
+        others still get captions; the exit status is 1 if any photo failed.
+        """)
+
+    @OptionGroup var compute: ComputeOptions
+    @Argument(help: "Photos, directories or glob patterns.") var inputs: [String]
+    @Flag(help: "Print one JSON object per photo (JSON lines).") var json = false
+    @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
+    @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
+    @Flag(help: "Descend into sub-directories.") var recursive = false
+    @Option(help: "Published architecture instead of the default captioner: clipcap | smallcap | blip (needs --weights; see docs/captioners.md).")
+    var arch: CaptionerArch?
+    @Option(help: "With --arch: folder holding the downloaded checkpoint files.") var weights: String?
+    @Option(help: "With --arch: beam width.") var beams = 3
+    @Option(help: "With --arch: most new tokens per caption.") var maxTokens = 20
+    @Option(help: "With --arch smallcap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
+
+    func validate() throws {
+        if arch != nil && weights == nil { throw ValidationError("--arch needs --weights DIR (the downloaded checkpoint folder)") }
+        if arch == nil && weights != nil { throw ValidationError("--weights is only used with --arch clipcap|smallcap|blip") }
+        guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
+    }
+
+    func run() throws {
+        if let arch, let weights {
+            var options = PublishedCaptionerOptions()
+            options.beams = beams
+            options.maxTokens = maxTokens
+            options.retrievedCaptions = retrieved
+            options.threads = compute.threads
+            let photos = try expandImageInputs(inputs, recursive: recursive)
+            try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
+                                      images: photos.map { URL(fileURLWithPath: $0) }, options: options)
+            return
+        }
+        var paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
+        if let shared { paths.shared = URL(fileURLWithPath: shared) }
+        let photos = try expandImageInputs(inputs, recursive: recursive)
+        let captioner = try DefaultCaptioner(paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) },
+                                             device: compute.device)
+        for w in captioner.warnings { printError("warning: \(w)") }
+        var failures = 0
+        for photo in photos {
+            do {
+                let out = try captioner.describe(imageAt: URL(fileURLWithPath: photo))
+                if json {
+                    printJSONLine(CaptionRecord(image: photo, caption: out.caption, concepts: out.evidence,
+                                                retrieved: out.retrieved, query: out.query, timings_ms: out.timings))
+                } else {
+                    print("\(photo): \(out.caption)")
+                }
+            } catch {
+                failures += 1
+                if json { printJSONLine(ErrorRecord(image: photo, error: "\(error)")) } else { printError("\(photo): error: \(error)") }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+struct CaptionRecord: Encodable {
+    var image: String
+    var caption: String
+    var concepts: [ConceptEvidence]
+    var retrieved: [String]
+    var query: [String: Float]
+    var timings_ms: StageTimings
+}
+
+struct ErrorRecord: Encodable {
+    var image: String
+    var error: String
+}
+
+func printJSONLine<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    if let data = try? encoder.encode(value), let line = String(data: data, encoding: .utf8) {
+        print(line)
+    }
+}
+
+/// The repository root when the binary runs from `<repo>/.build/<config>/swiftcap`, so `../shared`
+/// beside the repository is found from any working directory.
+func repositoryRootGuess() -> URL? {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = exe.deletingLastPathComponent()
+    for _ in 0..<4 {
+        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}
+
+/// Errors naming an input that is not a photo we can find.
+struct InputError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Files, directories and glob patterns -> photo paths (directories: .jpg/.jpeg/.png, sorted).
+func expandImageInputs(_ inputs: [String], recursive: Bool) throws -> [String] {
+    let exts: Set<String> = ["jpg", "jpeg", "png"]
+    var out: [String] = []
+    let fm = FileManager.default
+    for input in inputs {
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: input, isDirectory: &isDir) {
+            if isDir.boolValue {
+                let base = URL(fileURLWithPath: input)
+                var found: [String] = []
+                if recursive {
+                    let e = fm.enumerator(atPath: input)
+                    while let rel = e?.nextObject() as? String {
+                        if exts.contains((rel as NSString).pathExtension.lowercased()) { found.append(base.appendingPathComponent(rel).path) }
+                    }
+                } else {
+                    let names = (try? fm.contentsOfDirectory(atPath: input)) ?? []
+                    for n in names where exts.contains((n as NSString).pathExtension.lowercased()) {
+                        found.append(input.hasSuffix("/") ? input + n : input + "/" + n)
+                    }
+                }
+                if found.isEmpty { throw InputError(description: "\(input): directory has no .jpg, .jpeg or .png files") }
+                out += found.sorted()
+            } else {
+                out.append(input)
+            }
+        } else if input.contains("*") || input.contains("?") || input.contains("[") {
+            let matches = globPaths(input)
+            if matches.isEmpty { throw InputError(description: "\(input): no file matches this pattern") }
+            out += matches
+        } else {
+            // Reported per photo (the others still run).
+            out.append(input)
+        }
+    }
+    if out.isEmpty { throw InputError(description: "no photos given") }
+    return out
+}
+
+func globPaths(_ pattern: String) -> [String] {
+    var g = glob_t()
+    defer { globfree(&g) }
+    guard glob(pattern, 0, nil, &g) == 0 else { return [] }
+    var out: [String] = []
+    for i in 0..<Int(g.gl_pathc) {
+        if let p = g.gl_pathv[i] { out.append(String(cString: p)) }
+    }
+    return out.sorted()
+}

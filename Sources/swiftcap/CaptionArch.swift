@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import SwiftCap
+
+/// Decoding and file options for `runPublishedCaptioner`.
+struct PublishedCaptionerOptions {
+    var beams = 3
+    var maxTokens = 20
+    var lengthPenalty: Float = 1
+    /// SmallCap: retrieved captions for the prompt (at most `k` used); empty = SmallCap's plain "This image shows ".
+    var retrievedCaptions: [String] = []
+    var k = 4
+    /// Where the GPT-2 `vocab.json` / `merges.txt` come from when the weights folder has none.
+    var assets = AssetPaths.fromEnvironment()
+    var threads: Int? = nil
+}
+
+/// A required file, or a clear error naming it and what it is for.
+private func requireFile(_ url: URL, _ what: String) throws -> URL {
+    guard FileManager.default.fileExists(atPath: url.path) else {
+        throw CaptionerError.config(file: url.path, "missing \(what) (see docs/captioners.md)")
+    }
+    return url
+}
+
+/// GPT-2 tokenizer from `dir` (vocab.json + merges.txt, as Hugging Face GPT-2 repos ship) or the public assets.
+private func gpt2Tokenizer(in dir: URL, assets: AssetPaths) throws -> GPT2Tokenizer {
+    let local = dir.appendingPathComponent("vocab.json"), merges = dir.appendingPathComponent("merges.txt")
+    if FileManager.default.fileExists(atPath: local.path), FileManager.default.fileExists(atPath: merges.path) {
+        return try GPT2Tokenizer(vocabJSON: local, mergesTXT: merges)
+    }
+    return try GPT2Tokenizer(vocabJSON: requireFile(assets.asset("gpt2/gpt2_vocab.json"), "GPT-2 vocabulary"),
+                             mergesTXT: requireFile(assets.asset("gpt2/gpt2_merges.txt"), "GPT-2 merges"))
+}
+
+/// The ClipCap checkpoint in `dir`: the one *.pt file, or clipcap.safetensors / model.safetensors.
+private func clipCapCheckpoint(in dir: URL) throws -> URL {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+    let pt = names.filter { $0.hasSuffix(".pt") }.sorted()
+    if pt.count == 1 { return dir.appendingPathComponent(pt[0]) }
+    for n in ["clipcap.safetensors", "model.safetensors"] where names.contains(n) { return dir.appendingPathComponent(n) }
+    throw CaptionerError.config(file: dir.path, "no ClipCap checkpoint: expected exactly one *.pt or clipcap.safetensors"
+                                + (pt.count > 1 ? " (found several .pt: \(pt.joined(separator: ", ")))" : ""))
+}
+
+/// Captions `images` with a downloaded published checkpoint in `weights` (layout per docs/captioners.md) and
+/// prints one "path<TAB>caption" line per image.
+func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], options: PublishedCaptionerOptions) throws {
+    let device = Device(threads: options.threads)
+    let decoder = ImageDecoder()
+    var gen = GenerationConfig(maxNewTokens: options.maxTokens, numBeams: options.beams, lengthPenalty: options.lengthPenalty)
+    switch arch {
+    case .clipcap:
+        let clipDir = weights.appendingPathComponent("clip")
+        _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
+        let clip = try CLIP(directory: clipDir, device: device)
+        let model = try ClipCap(checkpoint: clipCapCheckpoint(in: weights), device: device)
+        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
+        // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
+        gen.stopTokens = [13, 50256]
+        for url in images {
+            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
+            guard var embedding = try clip.vision.forward(pixels: pixels, device: device).imageEmbeds else {
+                throw CaptionerError.config(file: clipDir.path, "the CLIP checkpoint has no visual_projection")
+            }
+            if model.isTransformerMapper { embedding = try device.l2Normalize(embedding) }
+            let ids = try model.generate(clipEmbedding: embedding, config: gen, device: device)[0]
+            print("\(url.path)\t\(try tok.decode(ids.filter { $0 != 50256 }).trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    case .smallcap:
+        let model = try SmallCap(directory: weights, device: device)
+        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
+        let text = options.retrievedCaptions.isEmpty ? "This image shows "
+            : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
+        let prompt = tok.encode(text)
+        gen.stopTokens = [model.config.decoder.eosTokenId ?? 50256]
+        for url in images {
+            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
+            guard pixels.shape[2] == model.config.vision.imageSize else {
+                throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; the CLIP recipe gives \(pixels.shape[2])²")
+            }
+            let enc = try model.encode(pixels: pixels, device: device)
+            let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: gen, device: device)[0]
+            let caption = try tok.decode(ids.filter { $0 != gen.stopTokens[0] })
+            print("\(url.path)\t\(caption.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    case .blip:
+        let model = try BLIP(directory: weights)
+        let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
+        let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
+        for url in images {
+            let pixels = try device.preprocessBLIP(decoder.decode(contentsOf: url))
+            guard pixels.shape[2] == model.config.vision.imageSize else {
+                throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; the BLIP recipe gives \(pixels.shape[2])²")
+            }
+            let image = try model.vision.forward(pixels: pixels, device: device)
+            let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: gen, device: device)[0]
+            let words = ids.filter { $0 < tok.vocabularySize && $0 != model.config.text.sepTokenId }
+            print("\(url.path)\ta picture of \(try tok.decode(words))")
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import SwiftCap
+
+/// `swiftcap eval`: COCO caption metrics (pycocoevalcap 1.2 parity) for existing captions or for a
+/// model run over a folder of images, with results.json and a self-contained report.html.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score captions against references (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D; SPICE unavailable).",
+        discussion: """
+        References: an object mapping image file name to its reference captions (as in
+        ../shared/eval/coco-dev/references.json) or COCO caption annotation JSON.
+        --captions scores an object mapping image file name to caption. --images DIR captions every
+        JPEG/PNG in DIR with the model first (and, with --captions, only supplies the photos for
+        report.html). METEOR runs the reference meteor-1.5.jar with java when both are present.
+        """)
+
+    @Option(help: "Reference captions JSON.") var references: String
+    @Option(help: "Captions JSON to score (image file name -> caption).") var captions: String?
+    @Option(help: "Folder of images: captioned with the model unless --captions is given; photos for report.html.")
+    var images: String?
+    @Option(help: "Model architecture for --images (see `swiftcap caption --help`).") var arch: String?
+    @Option(help: "Model weights for --images.") var weights: String?
+    @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
+    @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
+    @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (the Java jar).") var noMeteor = false
+    @Flag(name: .customLong("no-report"), help: "Do not write report.html.") var noReport = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        if captions == nil && images == nil {
+            throw ValidationError("give --captions captions.json, or --images DIR to caption images with a model")
+        }
+    }
+
+    func run() throws {
+        let device = compute.device
+        let refURL = URL(fileURLWithPath: references)
+        let refs = try ReferenceSet.load(refURL)
+        var perImageExtras: [String: CaptionResult] = [:]
+        var captionSeconds: Double? = nil
+        let captionMap: [String: String]
+        let captionsSource: String
+        if let captions {
+            captionMap = try loadCaptions(URL(fileURLWithPath: captions))
+            captionsSource = captions
+        } else if let images {
+            let run = try captionFolder(URL(fileURLWithPath: images), refs: refs)
+            captionMap = run.captions
+            perImageExtras = run.results
+            captionSeconds = run.seconds
+            captionsSource = images
+        } else {
+            throw EvalFailure("give --captions or --images")
+        }
+        let aligned = try alignCaptions(captionMap, with: refs, captionsPath: captionsSource)
+
+        var evaluator: CaptionEvaluator
+        if noMeteor {
+            evaluator = CaptionEvaluator(device: device, meteor: nil, meteorUnavailable: "METEOR skipped (--no-meteor)")
+        } else {
+            evaluator = CaptionEvaluator.withMeteorIfAvailable(assets: AssetPaths.fromEnvironment().assets, device: device)
+        }
+        evaluator.device = device
+        let t0 = Date()
+        let result = try evaluator.evaluate(candidates: aligned.candidates, references: aligned.references)
+        let scoreSeconds = Date().timeIntervalSince(t0)
+
+        if json {
+            print(corpusJSON(result.corpus))
+        } else {
+            print(scoreTable(result, images: aligned.names.count, seconds: scoreSeconds))
+        }
+        if let why = result.meteorUnavailable { printError("note: METEOR unavailable: \(why)") }
+
+        let outDir = URL(fileURLWithPath: out)
+        do {
+            try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        } catch {
+            throw EvalFailure("cannot create output folder \(out): \(error.localizedDescription)")
+        }
+        var timings = result.timings
+        timings["total_scoring"] = scoreSeconds
+        if let captionSeconds { timings["captioning"] = captionSeconds }
+        let rows = (0..<aligned.names.count).map { i in
+            EvalRow(name: aligned.names[i], caption: aligned.candidates[i], tokenized: result.tokenizedCandidates[i],
+                    references: aligned.references[i], scores: result.perImage[i], extra: perImageExtras[aligned.names[i]])
+        }
+        let resultsURL = outDir.appendingPathComponent("results.json")
+        try writeResultsJSON(to: resultsURL, result: result, rows: rows, timings: timings,
+                             references: refURL.path, captions: captionsSource)
+        printError("wrote \(resultsURL.path)")
+        if !noReport {
+            let reportURL = outDir.appendingPathComponent("report.html")
+            let photos = images.map { URL(fileURLWithPath: $0) }
+            try writeReport(to: reportURL, result: result, rows: rows, photos: photos,
+                            title: "SwiftCap eval: \(captionsSource) vs \(refURL.lastPathComponent)")
+            printError("wrote \(reportURL.path)")
+        }
+    }
+
+    /// Runs the captioner over every JPEG/PNG in `dir` with a progress bar on stderr.
+    func captionFolder(_ dir: URL, refs: ReferenceSet) throws -> (captions: [String: String], results: [String: CaptionResult], seconds: Double) {
+        let files = try imageFiles(in: dir)
+        guard !files.isEmpty else { throw EvalFailure("\(dir.path): no .jpg/.jpeg/.png files") }
+        let unknown = files.map(\.lastPathComponent).filter { refs.captions[$0] == nil }
+        if !unknown.isEmpty {
+            throw CaptionFileError.unknownImages(dir.path, unknown)
+        }
+        guard let captioner = try makeEvalCaptioner(arch: arch, weights: weights, device: compute.device) else {
+            throw EvalFailure("""
+                no captioning model is available in this build for --images; score existing captions \
+                with --captions captions.json
+                """)
+        }
+        var progress = ProgressBar(total: files.count, label: "captioning")
+        var captions: [String: String] = [:], results: [String: CaptionResult] = [:]
+        let start = Date()
+        for f in files {
+            let r = try captioner.caption(imageAt: f)
+            captions[f.lastPathComponent] = r.caption
+            results[f.lastPathComponent] = r
+            progress.advance()
+        }
+        progress.finish()
+        return (captions, results, Date().timeIntervalSince(start))
+    }
+}
+
+/// Image files (.jpg/.jpeg/.png, any case) directly inside `dir`, sorted by name.
+func imageFiles(in dir: URL) throws -> [URL] {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+        throw EvalFailure("\(dir.path): not a folder")
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+    return names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
+        .sorted().map { dir.appendingPathComponent($0) }
+}
+
+/// The captioner `--images` uses: the default captioner unless `--arch` names another.
+func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -> (any Captioner)? {
+    guard arch == nil || arch == "default" else { return nil }
+    let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
+    let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device)
+    for w in captioner.warnings { printError("warning: \(w)") }
+    return captioner
+}
+
+/// A one-line progress bar on stderr: done/total, images/s and ETA.
+struct ProgressBar {
+    let total: Int
+    let label: String
+    var done = 0
+    let start = Date()
+    var lastDraw = Date.distantPast
+
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+    }
+
+    mutating func advance() {
+        done += 1
+        let now = Date()
+        if done == total || now.timeIntervalSince(lastDraw) > 0.2 {
+            lastDraw = now
+            draw(now)
+        }
+    }
+
+    func draw(_ now: Date) {
+        let elapsed = max(1e-9, now.timeIntervalSince(start))
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let width = 30
+        let filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(format: "\r%@ [%@] %d/%d  %.2f img/s  ETA %@", label, bar, done, total, rate, formatSeconds(eta))
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        draw(Date())
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}
+
+/// A runtime failure of `swiftcap eval` (printed as "Error: <message>", without the usage text).
+struct EvalFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
