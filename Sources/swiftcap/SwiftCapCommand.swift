@@ -8,7 +8,7 @@ struct SwiftCapCommand: ParsableCommand {
         commandName: "swiftcap",
         abstract: "On-device image captioning.",
         version: SwiftCapVersion.string,
-        subcommands: [Info.self, Bench.self, Index.self, Inspect.self],
+        subcommands: [Info.self, Bench.self, Index.self, Inspect.self, Train.self, DecodeEvidence.self],
         defaultSubcommand: Info.self
     )
 }
