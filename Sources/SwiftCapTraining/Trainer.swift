@@ -136,12 +136,12 @@ public struct ProgressBar {
     public var width = 24
     public init(total: Int) { self.total = total }
 
-    public func line(step: Int, loss: Double, lr: Float, tokensPerSecond: Double, secondsLeft: Double) -> String {
+    public func line(step: Int, loss: Double, lr: Float, tokensPerSecond: Double, secondsLeft: Double, dataShare: Double = 0) -> String {
         let done = min(width, width * step / max(1, total))
         let bar = String(repeating: "#", count: done) + String(repeating: ".", count: width - done)
         let eta = Int(max(0, secondsLeft))
-        return String(format: "\r[%@] %d/%d loss %.3f lr %.2e %.0f tok/s ETA %d:%02d:%02d ", bar, step, total, loss, lr,
-                      tokensPerSecond, eta / 3600, (eta / 60) % 60, eta % 60)
+        return String(format: "\r[%@] %d/%d loss %.3f lr %.2e %.0f tok/s (waiting for data %.0f%%) ETA %d:%02d:%02d ", bar, step, total, loss, lr,
+                      tokensPerSecond, dataShare * 100, eta / 3600, (eta / 60) % 60, eta % 60)
     }
 }
 
@@ -213,6 +213,7 @@ public struct Trainer {
         var emaLoss = -1.0
         var step = startStep
         var stoppedEarly = false
+        var dataSeconds = 0.0
         func save() throws {
             let elapsed = elapsedBefore + Date().timeIntervalSince(runStart)
             try TrainingCheckpoint.save(model: model, optimizer: optimizer, step: step, vocabulary: vocabulary, elapsed: elapsed, to: ckptURL)
@@ -220,9 +221,18 @@ public struct Trainer {
                                              extra: ["step": String(step), "train_seconds": String(format: "%.0f", elapsed),
                                                      "loss": String(format: "%.4f", emaLoss)], to: modelURL)
         }
+        // The next batch is made on a background queue while this one trains (data is ~20% of a step).
+        let prefetch = Prefetcher()
+        func makeBatch(_ k: Int) -> PackedBatch {
+            corpus.batch(step: k, size: config.batchSize, seed: config.seed, encoder: encoder, config: config.data,
+                         positions: s.positions, device: device)
+        }
+        if step < config.steps { let first = step; prefetch.start { makeBatch(first) } }
         while step < config.steps {
-            let batch = corpus.batch(step: step, size: config.batchSize, seed: config.seed, encoder: encoder, config: config.data,
-                                     positions: s.positions, device: device)
+            let tData = Date()
+            let batch = prefetch.take()
+            dataSeconds += Date().timeIntervalSince(tData)
+            if step + 1 < config.steps { let next = step + 1; prefetch.start { makeBatch(next) } }
             let loss = try model.forward(batch, device: device)
             model.backward(batch, device: device)
             AdamW.clip(&model.grads, maxNorm: config.gradientClip)
@@ -234,7 +244,7 @@ public struct Trainer {
             let secs = Date().timeIntervalSince(runStart)
             let perStep = secs / Double(step - startStep)
             FileHandle.standardError.write(Data(bar.line(step: step, loss: emaLoss, lr: lr, tokensPerSecond: Double(tokens) / secs,
-                                                         secondsLeft: perStep * Double(config.steps - step)).utf8))
+                                                         secondsLeft: perStep * Double(config.steps - step), dataShare: dataSeconds / secs).utf8))
             if step % config.checkpointEvery == 0 { try save() }
             if config.maxMinutes > 0 && secs > config.maxMinutes * 60 && step < config.steps {
                 stoppedEarly = true
@@ -252,5 +262,25 @@ public struct Trainer {
     func shape(vocabSize: Int) -> DecoderShape {
         DecoderShape(vocabSize: vocabSize, positions: config.positions, dim: config.dim, layers: config.layers,
                      heads: config.heads, ffDim: config.ffDim)
+    }
+}
+
+/// Makes one value on a background queue; `take` waits for it.
+final class Prefetcher: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "swiftcap.train.prefetch")
+    private let ready = DispatchSemaphore(value: 0)
+    private var value: PackedBatch?
+
+    func start(_ make: @escaping () -> PackedBatch) {
+        queue.async {
+            self.value = make()
+            self.ready.signal()
+        }
+    }
+
+    func take() -> PackedBatch {
+        ready.wait()
+        defer { value = nil }
+        return value ?? PackedBatch()
     }
 }
