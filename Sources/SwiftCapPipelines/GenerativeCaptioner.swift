@@ -88,7 +88,28 @@ public struct GenerativeCaptioner: Sendable {
         public var modelWeight: Double = 0.05
         /// Length normalisation of beam scores: score / length^lengthPenalty.
         public var lengthPenalty: Double = 1
+        /// Hybrid rule: this many of the best retrieved captions (by consensus) compete with the beam's
+        /// captions in the final rerank (0 = the beam's captions only). Their model score is their own
+        /// mean log-probability under the decoder.
+        public var retrievedCandidates = 0
         public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case beams, maxWords, retrieved, retrievedWords, maxConcepts, modelWeight, lengthPenalty, retrievedCandidates
+        }
+
+        /// Missing keys keep their defaults.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if let v = try c.decodeIfPresent(Int.self, forKey: .beams) { beams = v }
+            if let v = try c.decodeIfPresent(Int.self, forKey: .maxWords) { maxWords = v }
+            if let v = try c.decodeIfPresent(Int.self, forKey: .retrieved) { retrieved = v }
+            if let v = try c.decodeIfPresent(Int.self, forKey: .retrievedWords) { retrievedWords = v }
+            if let v = try c.decodeIfPresent(Int.self, forKey: .maxConcepts) { maxConcepts = v }
+            if let v = try c.decodeIfPresent(Double.self, forKey: .modelWeight) { modelWeight = v }
+            if let v = try c.decodeIfPresent(Double.self, forKey: .lengthPenalty) { lengthPenalty = v }
+            if let v = try c.decodeIfPresent(Int.self, forKey: .retrievedCandidates) { retrievedCandidates = v }
+        }
     }
 
     public struct Result: Sendable {
@@ -133,6 +154,13 @@ public struct GenerativeCaptioner: Sendable {
             if t.isEmpty || !seen.insert(t).inserted { continue }
             texts.append(t); logps.append(b.meanLogProb)
         }
+        for r in order.prefix(config.retrievedCandidates).map({ pool[cands[$0]] }) {
+            let ids = encoder.words(r, maxWords: config.maxWords)
+            let t = encoder.text(ids)
+            if t.isEmpty || !seen.insert(t).inserted { continue }
+            texts.append(t)
+            logps.append(try meanLogProb(prompt: prompt, caption: ids, device: device))
+        }
         let first = pool.count
         pool += texts
         votes += [Double](repeating: 0, count: texts.count)
@@ -142,6 +170,26 @@ public struct GenerativeCaptioner: Sendable {
         let best = scored.first?.caption ?? retrieved.first ?? ""
         return Result(caption: CaptionCorpus.tidy(best), candidates: scored, retrieved: retrieved.map(CaptionCorpus.tidy),
                       query: q.concepts.mapValues { $0.weight })
+    }
+
+    /// Mean log-probability per token of `caption` + `<eos>` after `prompt`.
+    public func meanLogProb(prompt: [Int], caption: [Int], device: Device) throws -> Double {
+        let seq = prompt + caption
+        guard seq.count < decoder.config.nPositions else { return -.infinity }
+        var cache = decoder.model.makeCache()
+        let hidden = try decoder.model.hiddenStates(ids: [seq], cache: &cache, device: device)
+        let logits = try decoder.model.logits(hidden, device: device).scalars  // [1, seq, vocab]
+        let V = decoder.config.vocabSize
+        let targets = caption + [ConceptDecoder.eos]
+        var total = 0.0
+        for (k, t) in targets.enumerated() {
+            let row = logits[((prompt.count - 1 + k) * V)..<((prompt.count + k) * V)]
+            let mx = row.max() ?? 0
+            var sum = 0.0
+            for v in row { sum += Double(exp(v - mx)) }
+            total += Double(row[row.startIndex + t] - mx) - log(sum)
+        }
+        return total / Double(targets.count)
     }
 
     public struct Hypothesis: Sendable {

@@ -255,4 +255,39 @@ final class TrainingTests: XCTestCase {
         XCTAssertFalse(e.generatable[7])
         XCTAssertTrue(e.generatable[ConceptDecoder.eos])
     }
+
+    /// Beam search scores agree with teacher-forced scoring of the same captions, every hypothesis
+    /// ends in <eos> and holds only caption words, and the hypotheses come best first.
+    func testBeamSearchScoresMatchTeacherForcing() throws {
+        let device = Device(threads: 1)
+        let corpus = CaptionCorpus(captions: [CorpusCaption(imageID: 1, text: "a dog on the grass"),
+                                              CorpusCaption(imageID: 2, text: "a cat on a couch")])
+        let storeURL = tmp("beam.scds")
+        defer { try? FileManager.default.removeItem(at: storeURL) }
+        try Datastore.build(corpus: corpus, vocabulary: .standard, to: storeURL)
+        let vocab = ConceptDecoder.specialTokens + ["[dog]", "a", "dog", "on", "the", "grass", "cat", "couch"]
+        let shape = DecoderShape(vocabSize: vocab.count, positions: 40, dim: 16, layers: 2, heads: 2, ffDim: 32)
+        let model = try TrainableGPT(shape: shape, seed: 11, initStd: 0.5)
+        let url = tmp("beam.safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafetensorsWriter.write(model.namedTensors(), to: url, as: .f32,
+                                    metadata: TrainingCheckpoint.metadata(model: model, vocabulary: vocab))
+        var g = GenerativeCaptioner(decoder: try ConceptDecoder(url: url), retrieval: RetrievalCaptioner(datastore: try Datastore(contentsOf: storeURL)))
+        g.config.beams = 3
+        g.config.maxWords = 6
+        let prompt = g.encoder.prompt(concepts: [7], retrieved: ["a dog on the grass"], maxWords: 10)
+        let hyps = try g.beamSearch(prompt: prompt, device: device)
+        XCTAssertFalse(hyps.isEmpty)
+        for (i, h) in hyps.enumerated() {
+            XCTAssertEqual(h.tokens.last, ConceptDecoder.eos)
+            XCTAssertLessThanOrEqual(h.tokens.count, 7)
+            XCTAssertTrue(h.tokens.allSatisfy { g.encoder.generatable[$0] })
+            let forced = try g.meanLogProb(prompt: prompt, caption: Array(h.tokens.dropLast()), device: device)
+            XCTAssertEqual(forced, h.meanLogProb, accuracy: 1e-4, "hypothesis \(i)")
+            if i > 0 { XCTAssertGreaterThanOrEqual(hyps[i - 1].meanLogProb, h.meanLogProb) }
+        }
+        let r = try g.caption(evidence: [ConceptEvidence(name: "dog", score: 0.9, area: 0.3)], device: device)
+        XCTAssertFalse(r.caption.isEmpty)
+        XCTAssertEqual(r.retrieved.first, "A dog on the grass")
+    }
 }
