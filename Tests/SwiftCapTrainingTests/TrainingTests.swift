@@ -192,6 +192,22 @@ final class TrainingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: plain) }
         try SafetensorsWriter.write(model.namedTensors(), to: plain)
         XCTAssertThrowsError(try ConceptDecoder(url: plain)) { XCTAssertTrue("\($0)".contains("format")) }
+        // Decoder metadata whose vocabulary does not match the embedding, and a truncated decoder file.
+        let wrongVocab = tmp("wrongvocab.safetensors")
+        defer { try? FileManager.default.removeItem(at: wrongVocab) }
+        try SafetensorsWriter.write(model.namedTensors(), to: wrongVocab, as: .f32,
+                                    metadata: TrainingCheckpoint.metadata(model: model, vocabulary: ConceptDecoder.specialTokens))
+        XCTAssertThrowsError(try ConceptDecoder(url: wrongVocab)) {
+            guard case ConceptDecoderError.badFile(_, let why) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(why.contains("vocabulary tokens"), why)
+        }
+        let good = try Data(contentsOf: wrongVocab)
+        let truncated = tmp("truncated.safetensors")
+        defer { try? FileManager.default.removeItem(at: truncated) }
+        try good.prefix(good.count - 100).write(to: truncated)
+        XCTAssertThrowsError(try ConceptDecoder(url: truncated)) {
+            guard case ConceptDecoderError.badFile = $0 else { return XCTFail("\($0)") }
+        }
         XCTAssertThrowsError(try TrainingCheckpoint.restore(from: plain, model: model, optimizer: &opt))
         XCTAssertThrowsError(try TrainingConfig.load(garbage)) {
             guard case TrainingError.invalidConfig = $0 else { return XCTFail("\($0)") }
