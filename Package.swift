@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "SwiftCapTextTests", dependencies: ["SwiftCapText", "SwiftCapTensor", "SwiftCapFormats"]),
         .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
-        .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),
+        .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
     ],
     // Language mode 5: kernels share raw buffers across worker threads, which strict

@@ -120,6 +120,15 @@ public struct GenerativeCaptioner: Sendable {
         public var query: [String: Float]
     }
 
+    /// Settings chosen on coco-dev for the shipped decoder: the beam's captions and the 5 best retrieved
+    /// captions compete, scored by consensus + 0.05 × mean log-probability (docs/model-card.md).
+    public static var hybridDefaults: Config {
+        var c = Config()
+        c.retrievedCandidates = 5
+        c.modelWeight = 0.05
+        return c
+    }
+
     public let decoder: ConceptDecoder
     public let retrieval: RetrievalCaptioner
     public let encoder: PromptEncoder

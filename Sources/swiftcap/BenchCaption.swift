@@ -13,13 +13,15 @@ struct BenchCaption: ParsableCommand {
     @Option(help: "Timed passes over the photos (after one warm-up pass).") var passes = 1
     @Option(help: "Minimum number of timed captions (passes repeat until reached).") var minRuns = 20
     @Flag(help: "Print the table as JSON.") var json = false
+    @Option(help: "Decoder: generative (default) or retrieval.") var decoder: CaptionDecoderKind = .generative
 
     func run() throws {
         let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
         let photos = try expandImageInputs(inputs.isEmpty ? [paths.sharedFile("eval/coco-dev/images").path] : inputs,
                                            recursive: false)
         let loadStart = Date()
-        let captioner = try DefaultCaptioner(paths: paths, device: compute.device)
+        let captioner = try DefaultCaptioner(paths: paths, device: compute.device, decoderKind: decoder,
+                                             model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()))
         let loadSeconds = Date().timeIntervalSince(loadStart)
         for w in captioner.warnings { printError("warning: \(w)") }
         for p in photos.prefix(3) { _ = try captioner.describe(imageAt: URL(fileURLWithPath: p)) }
@@ -36,7 +38,7 @@ struct BenchCaption: ParsableCommand {
         let rows: [(String, (median: Double, p90: Double))] = [
             ("decode (JPEG/PNG)", stats(\.decode)), ("detector (PicoDet-S 416, incl. preprocess)", stats(\.detector)),
             ("classifier (EfficientNet-Lite0, incl. preprocess)", stats(\.classifier)),
-            ("retrieval decoder (search + consensus)", stats(\.decoder)), ("total", stats(\.total)),
+            (decoder == .retrieval ? "retrieval decoder (search + consensus)" : "generative decoder (search + beam + rerank)", stats(\.decoder)), ("total", stats(\.total)),
         ]
         let fm = FileManager.default
         func size(_ url: URL) -> Int { (try? fm.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }
@@ -54,7 +56,7 @@ struct BenchCaption: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("default captioner, \(samples.count) captions of \(photos.count) photos, threads \(compute.device.threads), gemm \(compute.device.gemm.name)")
+        print("default captioner (\(decoder.rawValue) decoder), \(samples.count) captions of \(photos.count) photos, threads \(compute.device.threads), gemm \(compute.device.gemm.name)")
         print(pad("stage", 52) + pad("median ms", 12) + "p90 ms")
         for (name, s) in rows {
             print(pad(name, 52) + pad(String(format: "%.1f", s.median), 12) + String(format: "%.1f", s.p90))

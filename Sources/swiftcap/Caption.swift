@@ -17,6 +17,10 @@ struct Caption: ParsableCommand {
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
     @Flag(help: "Descend into sub-directories.") var recursive = false
+    @Option(help: "Default captioner's decoder: generative (default; the trained concept decoder, falls back to retrieval with a warning when its weights are missing) or retrieval.")
+    var decoder: CaptionDecoderKind?
+    @Option(help: "With --decoder generative: concept decoder weights (default: models/concept-decoder.safetensors).")
+    var model: String?
     @Option(help: "Published architecture instead of the default captioner: clipcap | smallcap | blip (needs --weights; see docs/captioners.md).")
     var arch: CaptionerArch?
     @Option(help: "With --arch: folder holding the downloaded checkpoint files.") var weights: String?
@@ -45,8 +49,10 @@ struct Caption: ParsableCommand {
         var paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
         if let shared { paths.shared = URL(fileURLWithPath: shared) }
         let photos = try expandImageInputs(inputs, recursive: recursive)
-        let captioner = try DefaultCaptioner(paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) },
-                                             device: compute.device)
+        let captioner = try DefaultCaptioner(
+            paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: compute.device, decoderKind: decoder ?? .generative,
+            model: model.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+            fallBackToRetrieval: decoder == nil)
         for w in captioner.warnings { printError("warning: \(w)") }
         var failures = 0
         for photo in photos {
@@ -156,3 +162,5 @@ func globPaths(_ pattern: String) -> [String] {
     }
     return out.sorted()
 }
+
+extension CaptionDecoderKind: ExpressibleByArgument {}

@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Captions JSON to score (image file name -> caption).") var captions: String?
     @Option(help: "Folder of images: captioned with the model unless --captions is given; photos for report.html.")
     var images: String?
-    @Option(help: "Model architecture for --images (see `swiftcap caption --help`).") var arch: String?
+    @Option(help: "Decoder of the default captioner for --images: generative (default) or retrieval.") var arch: String?
     @Option(help: "Model weights for --images.") var weights: String?
     @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
@@ -140,9 +140,16 @@ func imageFiles(in dir: URL) throws -> [URL] {
 
 /// The captioner `--images` uses: the default captioner unless `--arch` names another.
 func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -> (any Captioner)? {
-    guard arch == nil || arch == "default" else { return nil }
+    let kind: CaptionDecoderKind
+    switch arch {
+    case "retrieval": kind = .retrieval
+    case nil, "default", "generative": kind = .generative
+    default: return nil
+    }
     let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
-    let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device)
+    let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device,
+                                         decoderKind: kind, model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+                                         fallBackToRetrieval: arch == nil || arch == "default")
     for w in captioner.warnings { printError("warning: \(w)") }
     return captioner
 }

@@ -4,15 +4,28 @@ import SwiftCapImage
 import SwiftCapModels
 import SwiftCapMetrics
 
+/// Which decoder writes the sentence from the concepts.
+public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
+    /// Retrieval + consensus over the datastore (fastest; used when the trained weights are absent).
+    case retrieval
+    /// The concept decoder trained text-only (models/concept-decoder.safetensors) with the hybrid rerank
+    /// (the default: best coco-dev CIDEr-D, docs/model-card.md).
+    case generative
+}
+
 /// Errors setting up the default captioner; each says what is missing and how to get it.
 public enum CaptionerSetupError: Error, CustomStringConvertible {
     case missingDatastore(URL)
+    case missingModel(URL)
 
     public var description: String {
         switch self {
         case .missingDatastore(let url):
             return "datastore \(url.path) not found: build it with `swiftcap index build --out \(url.path)` "
                 + "(scripts/setup.sh does this; it needs the COCO captions from scripts/fetch-assets.sh)"
+        case .missingModel(let url):
+            return "concept decoder weights \(url.path) not found: they ship in the repository under models/, "
+                + "or retrain them with `swiftcap train --config configs/decoder.json`"
         }
     }
 }
@@ -43,11 +56,20 @@ public struct CaptionOutput: Sendable {
 public struct DefaultCaptioner: Sendable, Captioner {
     public let device: Device
     public let decoder: RetrievalCaptioner
+    /// Set when the generative decoder was chosen.
+    public let generative: GenerativeCaptioner?
     public let extractor: ConceptExtractor
     public let imageDecoder: ImageDecoder
     /// Human-readable notes about missing optional parts (printed once by the CLI).
     public let warnings: [String]
-    public var name: String { "default (PicoDet + EfficientNet-Lite0 concepts, retrieval decoder)" }
+    public var name: String {
+        "default (PicoDet + EfficientNet-Lite0 concepts, \(generative == nil ? "retrieval" : "generative") decoder)"
+    }
+
+    /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
+    public static func defaultModelURL(repositoryRoot: URL?) -> URL? {
+        repositoryRoot?.appendingPathComponent("models/concept-decoder.safetensors")
+    }
 
     public static func defaultDatastoreURL(paths: AssetPaths) -> URL {
         paths.asset("datastore/coco-karpathy-train.scds")
@@ -55,6 +77,9 @@ public struct DefaultCaptioner: Sendable, Captioner {
 
     public init(paths: AssetPaths, datastore: URL? = nil, device: Device,
                 config: RetrievalCaptioner.Config = RetrievalCaptioner.Config(),
+                decoderKind: CaptionDecoderKind = .generative, model: URL? = nil,
+                fallBackToRetrieval: Bool = false,
+                generativeConfig: GenerativeCaptioner.Config = GenerativeCaptioner.hybridDefaults,
                 conceptOptions: ConceptOptions = ConceptOptions(),
                 decodeOptions: ImageDecodeOptions = ImageDecodeOptions()) throws {
         self.device = device
@@ -65,8 +90,21 @@ public struct DefaultCaptioner: Sendable, Captioner {
         }
         self.decoder = RetrievalCaptioner(datastore: try Datastore(contentsOf: storeURL), config: config)
         var warnings: [String] = []
-        self.extractor = try ConceptExtractor.load(paths: paths, options: conceptOptions) { warnings.append($0) }
-        self.warnings = warnings
+        let modelFound = model.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+        if decoderKind == .generative, let model, modelFound {
+            generative = GenerativeCaptioner(decoder: try ConceptDecoder(url: model), retrieval: decoder, config: generativeConfig)
+        } else if decoderKind == .generative && fallBackToRetrieval {
+            generative = nil
+            warnings.append("\(CaptionerSetupError.missingModel(model ?? URL(fileURLWithPath: "models/concept-decoder.safetensors"))); "
+                            + "using the retrieval decoder")
+        } else if decoderKind == .generative {
+            throw CaptionerSetupError.missingModel(model ?? URL(fileURLWithPath: "models/concept-decoder.safetensors"))
+        } else {
+            generative = nil
+        }
+        var extractorNotes: [String] = []
+        self.extractor = try ConceptExtractor.load(paths: paths, options: conceptOptions) { extractorNotes.append($0) }
+        self.warnings = warnings + extractorNotes
     }
 
     /// Concept evidence: one piece per detected instance (area = the fraction of the photo its box
@@ -97,10 +135,17 @@ public struct DefaultCaptioner: Sendable, Captioner {
                                           imageHeight: image.height, detectorUsed: extractor.detector != nil)
         let evidence = DefaultCaptioner.evidence(from: concepts)
         s = DispatchTime.now().uptimeNanoseconds
-        let result = decoder.caption(evidence: evidence)
+        let caption: String, retrieved: [String], query: [String: Float]
+        if let generative {
+            let r = try generative.caption(evidence: evidence, device: device)
+            (caption, retrieved, query) = (r.caption, r.retrieved, r.query)
+        } else {
+            let r = decoder.caption(evidence: evidence)
+            (caption, retrieved, query) = (r.caption, r.retrieved, r.query)
+        }
         t.decoder = lap(s)
         t.total = lap(start)
-        return CaptionOutput(caption: result.caption, evidence: evidence, retrieved: result.retrieved, query: result.query, timings: t)
+        return CaptionOutput(caption: caption, evidence: evidence, retrieved: retrieved, query: query, timings: t)
     }
 
     /// `Captioner` conformance (used by `swiftcap eval --images`).

@@ -83,9 +83,12 @@ public struct CaptionCorpus: Sendable {
                         keep: { !heldOut.contains($0) })
     }
 
-    /// A caption cleaned for display: trimmed, single spaces, first letter upper-case, no trailing period.
+    /// A caption cleaned for display: trimmed, single spaces, all-capitals lowered, first letter upper-case,
+    /// no trailing period.
     public static func tidy(_ caption: String) -> String {
         var words = caption.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        // Some corpus captions are written in capitals: lower-case those before capitalising.
+        if words.contains(where: \.isLetter) && words == words.uppercased() { words = words.lowercased() }
         while let last = words.last, last == "." || last == " " { words.removeLast() }
         guard let first = words.first else { return words }
         return first.uppercased() + words.dropFirst()

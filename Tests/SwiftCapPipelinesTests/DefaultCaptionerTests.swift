@@ -1,0 +1,81 @@
+import XCTest
+@testable import SwiftCapPipelines
+import SwiftCapTensor
+
+/// End to end: a real coco-dev photo through PicoDet + EfficientNet-Lite0 into both decoders, over a
+/// small datastore built here. Needs ../shared (detector, photos) and the fetched assets (classifier).
+final class DefaultCaptionerTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func paths() throws -> AssetPaths {
+        let p = AssetPaths.fromEnvironment(repositoryRoot: Self.root)
+        let photo = p.sharedFile("eval/coco-dev/images/000000000285.jpg")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: photo.path), "needs ../shared (coco-dev photos)")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: p.asset("efficientnet-lite0").path), "needs scripts/fetch-assets.sh")
+        return p
+    }
+
+    func makeStore() throws -> URL {
+        let corpus = CaptionCorpus(captions: [
+            CorpusCaption(imageID: 1, text: "A large brown bear walking through the grass."),
+            CorpusCaption(imageID: 1, text: "A brown bear standing in a grassy field"),
+            CorpusCaption(imageID: 2, text: "A bear sitting on a rock near the water"),
+            CorpusCaption(imageID: 3, text: "Two dogs playing with a frisbee in a park"),
+            CorpusCaption(imageID: 4, text: "A plate of food with broccoli and rice"),
+            CorpusCaption(imageID: 5, text: "A man riding a wave on top of a surfboard"),
+        ])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-e2e-\(UUID().uuidString).scds")
+        try Datastore.build(corpus: corpus, vocabulary: .standard, to: url)
+        return url
+    }
+
+    func testRetrievalDecoderCaptionsABear() throws {
+        let p = try paths()
+        let store = try makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2), decoderKind: .retrieval)
+        let out = try captioner.describe(imageAt: p.sharedFile("eval/coco-dev/images/000000000285.jpg"))
+        XCTAssertTrue(out.evidence.contains { $0.name == "bear" && $0.score > 0.5 }, "\(out.evidence)")
+        XCTAssertTrue(out.caption.lowercased().contains("bear"), out.caption)
+        XCTAssertEqual(out.query.keys.sorted(), ["bear"])
+        XCTAssertGreaterThan(out.timings.total, 0)
+    }
+
+    func testGenerativeDecoderWritesASentence() throws {
+        let p = try paths()
+        let model = Self.root.appendingPathComponent("models/concept-decoder.safetensors")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: model.path), "no trained weights in models/")
+        let store = try makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2),
+                                             decoderKind: .generative, model: model)
+        let out = try captioner.describe(imageAt: p.sharedFile("eval/coco-dev/images/000000000285.jpg"))
+        XCTAssertGreaterThanOrEqual(out.caption.split(separator: " ").count, 3, out.caption)
+        XCTAssertTrue(out.caption.lowercased().contains("bear"), out.caption)
+    }
+
+    func testMissingPiecesGiveClearErrors() throws {
+        let p = try paths()
+        XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: URL(fileURLWithPath: "/nonexistent.scds"), device: Device(threads: 1))) {
+            XCTAssertTrue("\($0)".contains("swiftcap index build"), "\($0)")
+        }
+        let store = try makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .generative,
+                                                  model: URL(fileURLWithPath: "/nonexistent.safetensors"))) {
+            XCTAssertTrue("\($0)".contains("/nonexistent.safetensors"), "\($0)")
+        }
+        let fallback = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .generative,
+                                            model: URL(fileURLWithPath: "/nonexistent.safetensors"), fallBackToRetrieval: true)
+        XCTAssertNil(fallback.generative)
+        XCTAssertTrue(fallback.warnings.contains { $0.contains("retrieval decoder") })
+        // A photo that is not an image is an error naming the file, not a crash.
+        let readme = Self.root.appendingPathComponent("README.md")
+        XCTAssertThrowsError(try fallback.describe(imageAt: readme)) { XCTAssertTrue("\($0)".contains("README.md"), "\($0)") }
+    }
+
+    func testTidy() {
+        XCTAssertEqual(CaptionCorpus.tidy("THERE IS A HORSE IN THE FIELD."), "There is a horse in the field")
+        XCTAssertEqual(CaptionCorpus.tidy("  a dog  on a TV. "), "A dog on a TV")
+    }
+}
