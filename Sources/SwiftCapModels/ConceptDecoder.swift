@@ -73,7 +73,11 @@ public struct ConceptDecoder: Sendable {
         let config = GPT2Config(vocabSize: v, nPositions: p, nEmbd: d, nLayer: l, nHead: h, nInner: f,
                                 layerNormEpsilon: 1e-5, activationFunction: "gelu_new", bosTokenId: nil, eosTokenId: nil)
         let model: GPT2
-        do { model = try GPT2(config: config, weights: Weights(file)) } catch {
+        do {
+            // Files from `swiftcap quantize` (int8/q4) read back through the quantized reader (dequantized fp32).
+            let source: any TensorSource = QuantizedCheckpoint.isQuantized(file) ? try QuantizedCheckpoint(file: file) : file
+            model = try GPT2(config: config, weights: Weights(source))
+        } catch {
             throw ConceptDecoderError.badFile(url.path, "\(error)")
         }
         do {

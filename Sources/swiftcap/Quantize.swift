@@ -42,10 +42,13 @@ struct Quantize: ParsableCommand {
         do {
             let source = try Checkpoint.open(inURL)
             inputBytes = (try? FileManager.default.attributesOfItem(atPath: inURL.path)[.size] as? Int) ?? 0
+            // A safetensors source keeps its own metadata (e.g. a model's vocabulary and format tag).
+            var metadata = (source as? SafetensorsFile)?.metadata ?? [:]
+            metadata["swiftcap.source"] = inURL.lastPathComponent
             report = try CheckpointQuantizer.convert(
                 source, to: outURL,
                 options: .init(target: target, pruneFraction: pruneMagnitude, minMatrixElements: minElements),
-                device: compute.device, extraMetadata: ["swiftcap.source": inURL.lastPathComponent])
+                device: compute.device, extraMetadata: metadata)
         } catch {
             printError("swiftcap quantize: \(error)")
             throw ExitCode.failure
