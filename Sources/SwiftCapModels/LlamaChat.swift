@@ -41,9 +41,11 @@ public struct LlamaChat: Sendable {
         "<|im_start|>system\n\(system)<|im_end|>\n<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
     }
 
-    /// Greedy reply to one user message (stops at `<|im_end|>` or after `maxNewTokens`).
-    public func reply(system: String, user: String, maxNewTokens: Int, device: Device) throws -> String {
-        try complete(ids: tokenizer.encode(LlamaChat.chatML(system: system, user: user)), maxNewTokens: maxNewTokens, device: device)
+    /// Greedy reply to one user message (stops at `<|im_end|>` or after `maxNewTokens`). The reply
+    /// is made to start with `replyPrefix`, which is returned as part of it.
+    public func reply(system: String, user: String, replyPrefix: String = "", maxNewTokens: Int, device: Device) throws -> String {
+        let ids = tokenizer.encode(LlamaChat.chatML(system: system, user: user) + replyPrefix)
+        return try replyPrefix + complete(ids: ids, maxNewTokens: maxNewTokens, device: device)
     }
 
     /// Greedy continuation of raw prompt ids, decoded without special tokens.

@@ -12,6 +12,10 @@ public struct LLMCaptioner: Sendable {
         /// How many retrieved captions go into the prompt.
         public var examples = 5
         public var system = "You write short, factual captions for photos."
+        /// Last line of the user message.
+        public var instruction = "Write one short caption for this photo."
+        /// Text the assistant's reply is made to start with (part of the caption), e.g. "A".
+        public var replyPrefix = "A"
         public init() {}
     }
 
@@ -36,7 +40,7 @@ public struct LLMCaptioner: Sendable {
     }
 
     /// The user message: concepts (strongest first) and numbered retrieved captions.
-    public func prompt(concepts: [String], retrieved: [String]) -> String {
+    public static func prompt(concepts: [String], retrieved: [String], config: Config) -> String {
         var lines: [String] = []
         if !concepts.isEmpty { lines.append("Objects seen: \(concepts.joined(separator: ", ")).") }
         let examples = retrieved.prefix(config.examples)
@@ -44,15 +48,16 @@ public struct LLMCaptioner: Sendable {
             lines.append("Similar photos were described as:")
             for (i, c) in examples.enumerated() { lines.append("\(i + 1). \(c)") }
         }
-        lines.append("Write one short caption for this photo.")
+        lines.append(config.instruction)
         return lines.joined(separator: "\n")
     }
 
     public func caption(evidence: [ConceptEvidence], device: Device) throws -> Result {
         let r = retrieval.caption(evidence: evidence)
         let concepts = r.query.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map(\.key)
-        let user = prompt(concepts: concepts, retrieved: r.retrieved)
-        let raw = try chat.reply(system: config.system, user: user, maxNewTokens: config.maxNewTokens, device: device)
+        let user = LLMCaptioner.prompt(concepts: concepts, retrieved: r.retrieved, config: config)
+        let raw = try chat.reply(system: config.system, user: user, replyPrefix: config.replyPrefix,
+                                 maxNewTokens: config.maxNewTokens, device: device)
         let cleaned = LLMCaptioner.clean(raw)
         return Result(caption: cleaned.isEmpty ? r.caption : cleaned, raw: raw, prompt: user, retrieval: r)
     }

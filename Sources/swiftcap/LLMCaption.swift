@@ -13,6 +13,9 @@ struct LLMCaption: ParsableCommand {
     @Option(help: "Write {image: caption} JSON here.") var out: String
     @Option(help: "SmolLM2 GGUF (default: assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf).") var model: String?
     @Option(help: "Most new tokens per caption.") var maxTokens = 24
+    @Option(help: "System message (default: LLMCaptioner.Config's).") var system: String?
+    @Option(help: "Last line of the user message (default: LLMCaptioner.Config's).") var instruction: String?
+    @Option(help: "Text the reply is made to start with (default: LLMCaptioner.Config's, A).") var replyPrefix: String?
     @Flag(help: "Print each prompt and raw reply.") var verbose = false
     @OptionGroup var compute: ComputeOptions
 
@@ -25,6 +28,9 @@ struct LLMCaption: ParsableCommand {
         let store = try Datastore(contentsOf: URL(fileURLWithPath: datastore))
         var cfg = LLMCaptioner.Config()
         cfg.maxNewTokens = maxTokens
+        if let system { cfg.system = system }
+        if let instruction { cfg.instruction = instruction }
+        if let replyPrefix { cfg.replyPrefix = replyPrefix }
         let captioner = LLMCaptioner(chat: chat, retrieval: RetrievalCaptioner(datastore: store), config: cfg)
         let all = try JSONDecoder().decode([String: [ConceptEvidence]].self, from: Data(contentsOf: URL(fileURLWithPath: evidence)))
         let loaded = Date()

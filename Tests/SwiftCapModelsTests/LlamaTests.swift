@@ -37,6 +37,7 @@ final class LlamaTests: XCTestCase {
         XCTAssertEqual(hidden.shape, [1, ref.prompt.count, 64])
         XCTAssertLessThan(maxDiff(hidden, ref.hidden), 1e-4, "\(name) hidden")
         let logits = try model.logits(hidden, device: device)
+        print("\(name): max |Δ| hidden \(maxDiff(hidden, ref.hidden)), logits \(maxDiff(logits, ref.logits))")
         XCTAssertLessThan(maxDiff(logits, ref.logits), 1e-4, "\(name) logits")
         XCTAssertEqual(cache.length, ref.prompt.count)
         // Token-by-token decoding through the KV cache gives the same logits as the full prompt.
