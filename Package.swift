@@ -10,6 +10,7 @@ import PackageDescription
 //   SwiftCapMetrics   BLEU, ROUGE-L, CIDEr-D, PTB tokenisation
 //   SwiftCapModels    one file per architecture
 //   SwiftCapPipelines detect -> concepts -> decode
+//   SwiftCapTraining  hand-written forward/backward, AdamW, the decoder's training loop
 //   SwiftCap          umbrella library (the public API)
 //   swiftcap          command-line tools (thin subcommands)
 let package = Package(
@@ -48,9 +49,11 @@ let package = Package(
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
         .target(name: "SwiftCapPipelines",
                 dependencies: ["SwiftCapModels", "SwiftCapMetrics"]),
+        .target(name: "SwiftCapTraining",
+                dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
         .target(name: "SwiftCap",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
-                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines"]),
+                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),
         .executableTarget(name: "swiftcap",
                           dependencies: ["SwiftCap", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                          "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines",
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "SwiftCapMetricsTests", dependencies: ["SwiftCapMetrics", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapPipelines"]),
+        .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
     ],
     // Language mode 5: kernels share raw buffers across worker threads, which strict
     // Sendable checking cannot express without wrappers on every hot loop.

@@ -6,3 +6,4 @@
 @_exported import SwiftCapMetrics
 @_exported import SwiftCapModels
 @_exported import SwiftCapPipelines
+@_exported import SwiftCapTraining

@@ -54,7 +54,10 @@ public enum Checkpoint {
     public static func open(_ url: URL) throws -> any TensorSource {
         let file = try MappedFile(url: url)
         switch try format(of: file) {
-        case .safetensors: return try SafetensorsFile(file: file)
+        case .safetensors:
+            // Files written by `swiftcap quantize` read back dequantized (QuantizedCheckpoint).
+            let st = try SafetensorsFile(file: file)
+            return QuantizedCheckpoint.isQuantized(st) ? try QuantizedCheckpoint(file: st) : st
         case .gguf: return try GGUFFile(file: file)
         case .pytorchZip, .pytorchLegacy: return try TorchCheckpoint(file: file)
         case .onnx: return try ONNXModel(file: file)

@@ -15,5 +15,7 @@ void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 #include "sc_conv.h"
+#include "sc_blas.h"
+#include "sc_quant.h"
 
 #endif

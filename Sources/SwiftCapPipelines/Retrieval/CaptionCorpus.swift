@@ -17,6 +17,10 @@ public enum CorpusError: Error, CustomStringConvertible {
 public struct CorpusCaption: Sendable {
     public var imageID: Int
     public var text: String
+    public init(imageID: Int, text: String) {
+        self.imageID = imageID
+        self.text = text
+    }
 }
 
 /// The COCO caption corpus restricted to a split (the Karpathy train split for training and retrieval).

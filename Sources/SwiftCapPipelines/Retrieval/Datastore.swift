@@ -218,7 +218,7 @@ public struct Datastore: @unchecked Sendable {
     /// `minimum` and at most `maximum`.
     public func search(_ query: Query, minimum: Int = 20, maximum: Int = 400, tolerance: Float = 0.02) -> [Hit] {
         var qFeatures: [(Int, Float)] = []
-        for (name, q) in query.concepts {
+        for (name, q) in query.concepts.sorted(by: { $0.key < $1.key }) {  // sorted: reproducible float sums
             let names = Datastore.featureNames(forConcept: name)
             let bins = [true, q.count >= 2, q.count >= 3]
             for (k, on) in bins.enumerated() where on {

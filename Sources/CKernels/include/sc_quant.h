@@ -1,0 +1,41 @@
+#ifndef SWIFTCAP_SC_QUANT_H
+#define SWIFTCAP_SC_QUANT_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Weight quantization kernels. Matrices are row-major [rows, cols]; a row is one output channel
+/// (PyTorch nn.Linear layout [out, in]).
+///
+/// int8 ("Q8 per row"): q[r, c] = round(w[r, c] / s[r]), s[r] = max|w[r, :]| / 127, q in [-127, 127].
+/// q4 (group 32): each row splits into groups of 32 columns (cols % 32 == 0); each group has one
+/// scale s = max|w| / 7 rounded up to a binary16 value, and 16 bytes: byte j holds element j in its
+/// low nibble and element 16 + j in its high nibble, each stored as q + 8 with q in [-8, 7].
+/// Dequantization: w ~= s * q. Error per element <= s / 2 (no clipping occurs by construction).
+enum { SC_QUANT_INT8 = 1, SC_QUANT_Q4 = 2, SC_QUANT_Q4_GROUP = 32 };
+
+/// binary16 <-> binary32 (round to nearest even; overflow -> inf).
+uint16_t sc_f32_to_f16(float f);
+float sc_f16_to_f32(uint16_t h);
+
+/// Rows [r0, r1) of w -> q (int8, [rows, cols]) and scales [rows].
+void sc_quantize_int8_rows(const float *w, int cols, int r0, int r1, int8_t *q, float *scales);
+/// Rows [r0, r1) of w -> q (bytes [rows, cols / 2]) and binary16 scales [rows, cols / 32].
+void sc_quantize_q4_rows(const float *w, int cols, int r0, int r1, uint8_t *q, uint16_t *scales_f16);
+
+/// Rows [r0, r1) dequantized into out[(r - r0) * cols + c]. `scales` are fp32 (q4: [rows, cols / 32]).
+void sc_dequantize_rows(int scheme, const void *q, const float *scales, int cols, int r0, int r1, float *out);
+
+/// y[m * ldy + n] (+)= sum_k x[m * ldx + k] * W[n, k] for n in [n0, n1), m < M, where W is the
+/// quantized [N, K] matrix. `accumulate` adds to y (for a bias already in place) instead of storing.
+/// Each weight row is dequantized once into `scratch` (K floats) and reused for all M inputs.
+void sc_qlinear_rows(int scheme, const void *q, const float *scales, int K, int n0, int n1,
+                     const float *x, int M, int ldx, float *y, int ldy, int accumulate, float *scratch);
+
+/// out[i] = binary16 bits of src[i] (round to nearest even), i < n.
+void sc_f32_to_f16_array(const float *src, uint16_t *out, size_t n);
+
+/// Sets the `drop` entries of w[0..n) with the smallest |w| to 0 (ties at the threshold in index
+/// order). `scratch` holds n floats. NaNs are never dropped.
+void sc_prune_magnitude(float *w, size_t n, size_t drop, float *scratch);
+
+#endif

@@ -1,0 +1,250 @@
+import Foundation
+import CKernels
+
+/// How a `QuantizedMatrix` stores its weights (see Sources/CKernels/include/sc_quant.h).
+public enum QuantScheme: String, Sendable, CaseIterable {
+    /// int8 per row (per output channel): `w ~= scale[row] * q`, q in [-127, 127], scale = max|row| / 127.
+    case int8
+    /// 4-bit groups of 32 columns: `w ~= scale[row, group] * q`, q in [-8, 7], scale (binary16) >= max|group| / 7.
+    case q4
+
+    /// Columns per q4 scale.
+    public static let q4GroupSize = Int(SC_QUANT_Q4_GROUP)
+
+    var code: Int32 { self == .int8 ? Int32(SC_QUANT_INT8) : Int32(SC_QUANT_Q4) }
+
+    /// Bytes of quantized data for a [rows, columns] matrix.
+    public func dataBytes(rows: Int, columns: Int) -> Int { self == .int8 ? rows * columns : rows * columns / 2 }
+    /// Number of scales for a [rows, columns] matrix.
+    public func scaleCount(rows: Int, columns: Int) -> Int {
+        self == .int8 ? rows : rows * (columns / QuantScheme.q4GroupSize)
+    }
+    /// Whether a [rows, columns] matrix can use this scheme (q4 needs columns % 32 == 0).
+    public func supports(rows: Int, columns: Int) -> Bool {
+        rows > 0 && columns > 0 && (self == .int8 || columns % QuantScheme.q4GroupSize == 0)
+    }
+}
+
+/// Errors building or using quantized weights.
+public enum QuantError: Error, CustomStringConvertible, Equatable {
+    case invalidMatrix(String)
+    public var description: String {
+        switch self { case .invalidMatrix(let why): return "quantized matrix: \(why)" }
+    }
+}
+
+/// Raw quantized bytes: owned, or borrowed from a memory mapping kept alive by `owner`.
+public final class QuantizedBytes: @unchecked Sendable {
+    public let pointer: UnsafeRawPointer
+    public let count: Int
+    private let owned: UnsafeMutableRawPointer?
+    public let owner: AnyObject?
+
+    /// Zero-filled owned bytes.
+    public init(count: Int) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        self.pointer = UnsafeRawPointer(p)
+        self.owned = p
+        self.count = count
+        self.owner = nil
+    }
+
+    /// Borrows `count` bytes at `pointer`; `owner` (e.g. the mapped file) must keep them valid.
+    public init(borrowing pointer: UnsafeRawPointer, count: Int, owner: AnyObject) {
+        self.pointer = pointer
+        self.count = count
+        self.owned = nil
+        self.owner = owner
+    }
+
+    deinit { owned?.deallocate() }
+
+    var mutablePointer: UnsafeMutableRawPointer? { owned }
+}
+
+/// A weight matrix [rows, columns] (nn.Linear layout [out, in]) stored quantized.
+public struct QuantizedMatrix: Sendable {
+    public let scheme: QuantScheme
+    public let rows: Int
+    public let columns: Int
+    /// `scheme.dataBytes(rows:columns:)` bytes (int8 values, or packed q4 nibbles).
+    public let data: QuantizedBytes
+    /// fp32 scales: [rows] (int8) or [rows, columns / 32] (q4; exact binary16 values).
+    public let scales: [Float]
+
+    public var shape: [Int] { [rows, columns] }
+    /// Bytes the weights occupy (data + scales as stored on disk: fp32 for int8, binary16 for q4).
+    public var storedBytes: Int { data.count + scales.count * (scheme == .int8 ? 4 : 2) }
+
+    /// Wraps existing quantized data after checking its sizes and scales.
+    public init(scheme: QuantScheme, rows: Int, columns: Int, data: QuantizedBytes, scales: [Float]) throws {
+        guard scheme.supports(rows: rows, columns: columns) else {
+            throw QuantError.invalidMatrix("\(scheme) cannot hold a [\(rows), \(columns)] matrix"
+                                           + (scheme == .q4 ? " (columns must be a positive multiple of 32)" : ""))
+        }
+        let need = scheme.dataBytes(rows: rows, columns: columns)
+        guard data.count == need else {
+            throw QuantError.invalidMatrix("\(scheme) [\(rows), \(columns)] needs \(need) data bytes, got \(data.count)")
+        }
+        let nScales = scheme.scaleCount(rows: rows, columns: columns)
+        guard scales.count == nScales else {
+            throw QuantError.invalidMatrix("\(scheme) [\(rows), \(columns)] needs \(nScales) scales, got \(scales.count)")
+        }
+        if let bad = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+            throw QuantError.invalidMatrix("scale \(bad) is \(scales[bad]) (must be finite and >= 0)")
+        }
+        self.scheme = scheme
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+        self.scales = scales
+    }
+
+    /// Quantizes `weight` [rows, columns].
+    public init(quantizing weight: Tensor, scheme: QuantScheme, device: Device) throws {
+        guard weight.rank == 2 else { throw QuantError.invalidMatrix("needs a rank-2 weight, got \(weight.shape)") }
+        let rows = weight.shape[0], columns = weight.shape[1]
+        guard scheme.supports(rows: rows, columns: columns) else {
+            throw QuantError.invalidMatrix("\(scheme) cannot hold a [\(rows), \(columns)] matrix"
+                                           + (scheme == .q4 ? " (columns must be a positive multiple of 32)" : ""))
+        }
+        let w = weight.contiguous()
+        let pw = w.contiguousPointer
+        let bytes = QuantizedBytes(count: scheme.dataBytes(rows: rows, columns: columns))
+        guard let pq = bytes.mutablePointer else { throw QuantError.invalidMatrix("internal: unowned buffer") }
+        var scales = [Float](repeating: 0, count: scheme.scaleCount(rows: rows, columns: columns))
+        switch scheme {
+        case .int8:
+            scales.withUnsafeMutableBufferPointer { ps in
+                let sp = ps.baseAddress!
+                device.parallelFor(rows, costPerItem: columns) { r0, r1 in
+                    sc_quantize_int8_rows(pw, Int32(columns), Int32(r0), Int32(r1),
+                                          pq.assumingMemoryBound(to: Int8.self), sp)
+                }
+            }
+        case .q4:
+            var bits = [UInt16](repeating: 0, count: scales.count)
+            bits.withUnsafeMutableBufferPointer { pb in
+                let bp = pb.baseAddress!
+                device.parallelFor(rows, costPerItem: columns) { r0, r1 in
+                    sc_quantize_q4_rows(pw, Int32(columns), Int32(r0), Int32(r1),
+                                        pq.assumingMemoryBound(to: UInt8.self), bp)
+                }
+            }
+            scales = bits.map { sc_f16_to_f32($0) }
+        }
+        withExtendedLifetime(w.storage) {}
+        try self.init(scheme: scheme, rows: rows, columns: columns, data: bytes, scales: scales)
+    }
+
+    /// The q4 scales as binary16 bits (exact: they were binary16 values).
+    public var scaleBitsF16: [UInt16] { scales.map { sc_f32_to_f16($0) } }
+
+    /// The fp32 matrix [rows, columns] these weights stand for.
+    public func dequantized(device: Device) -> Tensor {
+        let out = Tensor(zeros: [rows, columns])
+        let po = out.contiguousPointer
+        scales.withUnsafeBufferPointer { ps in
+            let sp = ps.baseAddress!
+            device.parallelFor(rows, costPerItem: columns) { r0, r1 in
+                sc_dequantize_rows(scheme.code, data.pointer, sp, Int32(columns), Int32(r0), Int32(r1),
+                                   po + r0 * columns)
+            }
+        }
+        return out
+    }
+}
+
+extension Device {
+    /// Inputs with at most this many rows use the fused dequantize-and-dot kernel (each weight row is
+    /// read once for all inputs); more rows dequantize blocks of weight rows and call sgemm.
+    /// Chosen by measurement (docs/performance.md).
+    public static let quantizedGEMVMaxRows = 16
+
+    /// `nn.Linear` with quantized weights: `x[…, in] @ weight[out, in]ᵀ + bias[out]`.
+    /// Weights are dequantized on the fly (never materialised whole): per row for small inputs
+    /// (decode steps), per block of rows followed by sgemm for larger ones.
+    public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor? = nil) throws -> Tensor {
+        let outF = weight.rows, inF = weight.columns
+        guard x.rank >= 1, x.shape[x.rank - 1] == inF else {
+            throw TensorError.shapeMismatch(op: "linear(quantized)", "input \(x.shape), weight \(weight.shape)")
+        }
+        if let bias, bias.shape != [outF] {
+            throw TensorError.shapeMismatch(op: "linear(quantized)", "bias \(bias.shape) for weight \(weight.shape)")
+        }
+        let xc = x.contiguous()
+        let rows = x.count / inF
+        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outF])
+        if rows == 0 { return out }
+        let pc = out.contiguousPointer, px = UnsafePointer(xc.contiguousPointer)
+        var accumulate = false
+        if let bias {
+            let bc = bias.contiguous()
+            let src = bc.contiguousPointer
+            for r in 0..<rows { (pc + r * outF).update(from: src, count: outF) }
+            accumulate = true
+            withExtendedLifetime(bc.storage) {}
+        }
+        let code = weight.scheme.code
+        let qdata = weight.data.pointer
+        weight.scales.withUnsafeBufferPointer { ps in
+            let sp = ps.baseAddress!
+            if rows <= Device.quantizedGEMVMaxRows {
+                parallelFor(outF, costPerItem: inF * rows) { n0, n1 in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inF)
+                    defer { scratch.deallocate() }
+                    sc_qlinear_rows(code, qdata, sp, Int32(inF), Int32(n0), Int32(n1), px, Int32(rows), Int32(inF),
+                                    pc, Int32(outF), accumulate ? 1 : 0, scratch)
+                }
+            } else {
+                // Blocks of output rows: dequantize (threaded) into a scratch [block, in], then one sgemm
+                // C[:, n0..<n1] (+)= X · Wblockᵀ.
+                let block = max(16, min(outF, (1 << 20) / max(inF, 1)))  // ~4 MB of fp32 scratch
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * inF)
+                defer { scratch.deallocate() }
+                var n0 = 0
+                while n0 < outF {
+                    let n1 = min(outF, n0 + block)
+                    parallelFor(n1 - n0, costPerItem: inF) { r0, r1 in
+                        sc_dequantize_rows(code, qdata, sp, Int32(inF), Int32(n0 + r0), Int32(n0 + r1), scratch + r0 * inF)
+                    }
+                    gemm.sgemm(transA: false, transB: true, m: rows, n: n1 - n0, k: inF, alpha: 1, a: px, lda: inF,
+                               b: scratch, ldb: inF, beta: accumulate ? 1 : 0, c: pc + n0, ldc: outF)
+                    n0 = n1
+                }
+            }
+        }
+        withExtendedLifetime((xc.storage, weight.data)) {}
+        return out
+    }
+}
+
+/// Unstructured magnitude pruning of one matrix: the `fraction` of entries with the smallest |w|
+/// become 0 (ties at the threshold are pruned in index order until the count is reached; NaNs are kept).
+/// - weight: any shape; pruned as one set. fraction in [0, 1). Returns a new tensor of the same shape.
+public func pruneMagnitude(_ weight: Tensor, fraction: Double) throws -> Tensor {
+    guard fraction >= 0, fraction < 1 else {
+        throw TensorError.invalidArgument(op: "pruneMagnitude", "fraction must be in [0, 1), got \(fraction)")
+    }
+    let out = Tensor(copying: weight.contiguous())
+    let n = out.count
+    let drop = Int((Double(n) * fraction).rounded(.down))
+    if drop == 0 { return out }
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { scratch.deallocate() }
+    sc_prune_magnitude(out.contiguousPointer, n, drop, scratch)
+    return out
+}
+
+/// binary16 bits of every element (round to nearest even), in row-major order.
+public func float16Bits(_ tensor: Tensor) -> [UInt16] {
+    let t = tensor.contiguous()
+    let n = t.count
+    let out = [UInt16](unsafeUninitializedCapacity: n) { buf, count in
+        if n > 0 { sc_f32_to_f16_array(t.contiguousPointer, buf.baseAddress!, n) }
+        count = n
+    }
+    withExtendedLifetime(t.storage) {}
+    return out
+}

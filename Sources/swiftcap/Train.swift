@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import SwiftCap
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the generative concept decoder text-only (resumes from the output folder's checkpoint).")
+
+    @Option(help: "Training config JSON (e.g. configs/decoder.json).") var config: String
+    @Flag(help: "Ignore an existing checkpoint and start from scratch.") var fresh = false
+    @Option(help: "Override the config's step count.") var steps: Int?
+    @Option(help: "Override the config's time limit in minutes (0 = none).") var maxMinutes: Double?
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        var cfg = try TrainingConfig.load(URL(fileURLWithPath: config))
+        if let steps { cfg.steps = steps }
+        if let maxMinutes { cfg.maxMinutes = maxMinutes }
+        let trainer = Trainer(config: cfg, device: compute.device, log: { printError($0) })
+        let summary = try trainer.run(fresh: fresh)
+        print(summary.modelFile.path)
+    }
+}
+
+struct DecodeEvidence: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode-evidence",
+        abstract: "Caption concept evidence files ({image: [ConceptEvidence]} JSON) with the retrieval or generative decoder.")
+
+    @Option(help: "Datastore file.") var datastore: String
+    @Option(help: "JSON file mapping image name -> [ConceptEvidence].") var evidence: String
+    @Option(help: "Decoder: retrieval or generative.") var decoder: String = "generative"
+    @Option(help: "Concept decoder weights (decoder.safetensors) for --decoder generative.") var model: String?
+    @Option(help: "GenerativeCaptioner settings JSON (any subset of its fields).") var settings: String?
+    @Option(help: "Write {image: caption} JSON here.") var out: String?
+    @Flag(help: "Print the beam candidates with their scores.") var verbose = false
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        let store = try Datastore(contentsOf: URL(fileURLWithPath: datastore))
+        let all = try JSONDecoder().decode([String: [ConceptEvidence]].self, from: Data(contentsOf: URL(fileURLWithPath: evidence)))
+        let retrieval = RetrievalCaptioner(datastore: store)
+        var generative: GenerativeCaptioner?
+        switch decoder {
+        case "retrieval": break
+        case "generative":
+            guard let model else { throw ValidationError("--decoder generative needs --model") }
+            var g = GenerativeCaptioner(decoder: try ConceptDecoder(url: URL(fileURLWithPath: model)), retrieval: retrieval)
+            if let settings {
+                g.config = try JSONDecoder().decode(GenerativeCaptioner.Config.self, from: Data(contentsOf: URL(fileURLWithPath: settings)))
+            }
+            generative = g
+        default: throw ValidationError("--decoder must be retrieval or generative, got \(decoder)")
+        }
+        let device = compute.device
+        var result: [String: String] = [:]
+        let t0 = Date()
+        for (name, ev) in all.sorted(by: { $0.key < $1.key }) {
+            if let g = generative {
+                let r = try g.caption(evidence: ev, device: device)
+                result[name] = r.caption
+                print("\(name): \(r.caption)")
+                if verbose {
+                    for c in r.candidates { print(String(format: "    %.3f %.3f  %@", c.consensus, c.logProb, c.caption)) }
+                    for c in r.retrieved { print("    retrieved: \(c)") }
+                }
+            } else {
+                result[name] = retrieval.caption(evidence: ev).caption
+                print("\(name): \(result[name]!)")
+            }
+        }
+        printError(String(format: "%d images in %.2f s", all.count, Date().timeIntervalSince(t0)))
+        if let out {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(result).write(to: URL(fileURLWithPath: out))
+        }
+    }
+}
