@@ -85,7 +85,7 @@ public struct GenerativeCaptioner: Sendable {
         public var retrievedWords = 20
         public var maxConcepts = 12
         /// Final score = consensus + modelWeight × mean log-probability per token.
-        public var modelWeight: Double = 0.01
+        public var modelWeight: Double = 0.05
         /// Length normalisation of beam scores: score / length^lengthPenalty.
         public var lengthPenalty: Double = 1
         /// Hybrid rule: this many of the best retrieved captions (by consensus) compete with the beam's
