@@ -385,17 +385,7 @@ public struct CLIPVisionTransformer: Sendable {
         }
         postLNWeight = try v.tensor("ln_post.weight", shape: [d])
         postLNBias = try v.tensor("ln_post.bias", shape: [d])
-        if v.contains("proj") {
-            let shape = try requiredShape(v, "proj", rank: 2)
-            guard shape.count == 2, shape[0] == d else {
-                throw WeightError.shapeMismatch(name: v.key("proj"), expected: [d, shape.last ?? -1], actual: shape, source: weights.source.sourceDescription)
-            }
-            projection = try v.tensor("proj", shape: shape)
-            projectionDim = shape[1]
-        } else {
-            projection = nil
-            projectionDim = nil
-        }
+        (projection, projectionDim) = try openAIProjection(v, "proj", width: d)
         projectionIsInOut = true
         activation = .quickGELU
     }
@@ -495,17 +485,7 @@ public struct CLIPTextTransformer: Sendable {
         }
         finalLNWeight = try weights.tensor("ln_final.weight", shape: [d])
         finalLNBias = try weights.tensor("ln_final.bias", shape: [d])
-        if weights.contains("text_projection") {
-            let shape = try requiredShape(weights, "text_projection", rank: 2)
-            guard shape.count == 2, shape[0] == d else {
-                throw WeightError.shapeMismatch(name: weights.key("text_projection"), expected: [d, shape.last ?? -1], actual: shape, source: weights.source.sourceDescription)
-            }
-            projection = try weights.tensor("text_projection", shape: shape)
-            projectionDim = shape[1]
-        } else {
-            projection = nil
-            projectionDim = nil
-        }
+        (projection, projectionDim) = try openAIProjection(weights, "text_projection", width: d)
         projectionIsInOut = true
         activation = .quickGELU
     }
@@ -592,4 +572,16 @@ public struct CLIP: Sendable {
         }
         return try device.l2Normalize(e)
     }
+}
+
+/// An optional OpenAI-layout projection `name` stored [width, out] (`visual.proj`, `text_projection`):
+/// the tensor and its output size, or (nil, nil) when the checkpoint has none.
+private func openAIProjection(_ weights: Weights, _ name: String, width d: Int) throws -> (Tensor?, Int?) {
+    guard weights.contains(name) else { return (nil, nil) }
+    let shape = try requiredShape(weights, name, rank: 2)
+    guard shape.count == 2, shape[0] == d else {
+        throw WeightError.shapeMismatch(name: weights.key(name), expected: [d, shape.last ?? -1], actual: shape,
+                                        source: weights.source.sourceDescription)
+    }
+    return (try weights.tensor(name, shape: shape), shape[1])
 }
