@@ -233,15 +233,7 @@ public struct ONNXModel: TensorSource {
                 opsets.append(op)
             case 14:
                 try r.expect(wire, .lengthDelimited, field: "ModelProto.metadata_props")
-                var sub = try r.message()
-                var k = "", v = ""
-                while let (f, w) = try sub.nextField() {
-                    switch f {
-                    case 1: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.key"); k = try sub.string()
-                    case 2: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.value"); v = try sub.string()
-                    default: try sub.skip(w)
-                    }
-                }
+                let (k, v) = try readStringStringEntry(&r)
                 meta[k] = v
             default:
                 try r.skip(wire)
@@ -489,15 +481,7 @@ public struct ONNXModel: TensorSource {
             case 11: try r.appendVarints(wire, to: &uint64s)
             case 13:
                 try r.expect(wire, .lengthDelimited, field: "TensorProto.external_data")
-                var sub = try r.message()
-                var k = "", v = ""
-                while let (f, w) = try sub.nextField() {
-                    switch f {
-                    case 1: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.key"); k = try sub.string()
-                    case 2: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.value"); v = try sub.string()
-                    default: try sub.skip(w)
-                    }
-                }
+                let (k, v) = try readStringStringEntry(&r)
                 external[k] = v
             case 14: try r.expect(wire, .varint, field: "TensorProto.data_location"); location = try r.int64()
             default: try r.skip(wire)
@@ -566,4 +550,18 @@ public struct ONNXModel: TensorSource {
         }
         return v
     }
+}
+
+/// One `StringStringEntryProto` (metadata_props, external_data): its key and value.
+private func readStringStringEntry(_ r: inout ProtoReader) throws -> (key: String, value: String) {
+    var sub = try r.message()
+    var k = "", v = ""
+    while let (f, w) = try sub.nextField() {
+        switch f {
+        case 1: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.key"); k = try sub.string()
+        case 2: try sub.expect(w, .lengthDelimited, field: "StringStringEntryProto.value"); v = try sub.string()
+        default: try sub.skip(w)
+        }
+    }
+    return (k, v)
 }
