@@ -173,7 +173,10 @@ public struct GenerativeCaptioner: Sendable {
         let first = pool.count
         pool += texts
         votes += [Double](repeating: 0, count: texts.count)
-        let cons = texts.isEmpty ? [] : retrieval.reranker.scores(pool, weights: votes, candidates: Array(first..<pool.count))
+        // Few candidates: exact pairwise gains (CIDEr-D's clipping matters for beam outputs that repeat words).
+        var finalRanker = retrieval.reranker
+        finalRanker.method = .pairwise
+        let cons = texts.isEmpty ? [] : finalRanker.scores(pool, weights: votes, candidates: Array(first..<pool.count))
         var scored = texts.indices.map { (caption: texts[$0], consensus: cons[$0], logProb: logps[$0]) }
         scored.sort { ($0.consensus + config.modelWeight * $0.logProb) > ($1.consensus + config.modelWeight * $1.logProb) }
         let best = scored.first?.caption ?? retrieved.first ?? ""

@@ -13,7 +13,7 @@ struct BenchCaption: ParsableCommand {
     @Option(help: "Timed passes over the photos (after one warm-up pass).") var passes = 1
     @Option(help: "Minimum number of timed captions (passes repeat until reached).") var minRuns = 20
     @Flag(help: "Print the table as JSON.") var json = false
-    @Option(help: "Decoder: generative (default), retrieval or smollm2.") var decoder: CaptionDecoderKind = .generative
+    @Option(help: "Decoder: retrieval (default), generative or smollm2.") var decoder: CaptionDecoderKind = .standard
 
     func run() throws {
         let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())

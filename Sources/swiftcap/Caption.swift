@@ -17,7 +17,7 @@ struct Caption: ParsableCommand {
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
     @Flag(help: "Descend into sub-directories.") var recursive = false
-    @Option(help: "Default captioner's decoder: generative (default; the trained concept decoder, falls back to retrieval with a warning when its weights are missing), retrieval, or smollm2.")
+    @Option(help: "Default captioner's decoder: retrieval (default), generative (the trained concept decoder), or smollm2.")
     var decoder: CaptionDecoderKind?
     @Option(help: "With --decoder generative: concept decoder weights (default: models/concept-decoder.safetensors).")
     var model: String?
@@ -50,7 +50,7 @@ struct Caption: ParsableCommand {
         if let shared { paths.shared = URL(fileURLWithPath: shared) }
         let photos = try expandImageInputs(inputs, recursive: recursive)
         let captioner = try DefaultCaptioner(
-            paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: compute.device, decoderKind: decoder ?? .generative,
+            paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: compute.device, decoderKind: decoder ?? .standard,
             model: model.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
             fallBackToRetrieval: decoder == nil)
         for w in captioner.warnings { printError("warning: \(w)") }

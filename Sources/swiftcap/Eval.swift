@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Captions JSON to score (image file name -> caption).") var captions: String?
     @Option(help: "Folder of images: captioned with the model unless --captions is given; photos for report.html.")
     var images: String?
-    @Option(help: "Decoder of the default captioner for --images: generative (default), retrieval or smollm2.") var arch: String?
+    @Option(help: "Decoder of the default captioner for --images: retrieval (default), generative or smollm2.") var arch: String?
     @Option(help: "Model weights for --images.") var weights: String?
     @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
@@ -142,8 +142,9 @@ func imageFiles(in dir: URL) throws -> [URL] {
 func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -> (any Captioner)? {
     let kind: CaptionDecoderKind
     switch arch {
+    case nil, "default": kind = .standard
     case "retrieval": kind = .retrieval
-    case nil, "default", "generative": kind = .generative
+    case "generative": kind = .generative
     case "smollm2": kind = .smollm2
     default: return nil
     }

@@ -20,12 +20,15 @@ public struct ConsensusReranker: Sendable {
 
     public init() {}
 
-    /// A caption as sparse tf-idf vectors per n (n-gram id -> weight, ids sorted).
-    struct Vector {
-        var ids: [[Int32]]
-        var weights: [[Double]]
-        var norms: [Double]
-        var length: Int
+    /// Every pool caption as sparse tf-idf vectors per n, stored flat: the n-grams of caption c and order
+    /// k (0-based) are `ids[start[c * maxN + k] ..< start[c * maxN + k + 1]]` (ids sorted) with `weights`
+    /// alongside; `norms[c * maxN + k]` is that vector's length, `lengths[c]` the caption's word count.
+    struct PoolVectors {
+        var ids: [Int32] = []
+        var weights: [Double] = []
+        var start: [Int] = [0]
+        var norms: [Double] = []
+        var lengths: [Int] = []
     }
 
     /// For each caption in `candidates` (indices into `pool`), the weighted mean similarity to every
@@ -35,14 +38,34 @@ public struct ConsensusReranker: Sendable {
         let cand = candidates ?? Array(0..<n)
         if n == 0 { return [] }
         if n == 1 { return cand.map { _ in 1 } }
-        // Intern words, then n-grams as (id of the (n-1)-gram prefix, word) pairs, so every n-gram gets
-        // an integer id without building strings; count document frequencies over the pool.
+        let v = vectors(pool)
+        let w = weights ?? [Double](repeating: 1, count: n)
+        if method == .centroid { return centroidScores(v, weights: w, candidates: cand) }
+        return cand.map { i in
+            var total = 0.0, wsum = 0.0
+            // The caption's own vote counts too (minimum Bayes risk over the whole pool).
+            for j in 0..<n {
+                total += w[j] * similarity(v, i, j)
+                wsum += w[j]
+            }
+            return wsum > 0 ? total / wsum : 0
+        }
+    }
+
+    /// Builds the tf-idf vectors with document frequencies from the pool. Words are interned, then
+    /// n-grams as (id of the (n-1)-gram prefix, word) pairs, so every n-gram gets an integer id without
+    /// building strings.
+    func vectors(_ pool: [String]) -> PoolVectors {
+        let n = pool.count
         var wordIDs: [Substring: UInt32] = [:]
         var gramIDs: [UInt64: Int32] = [:]
-        var df: [Int] = []
-        var rawCounts: [[(ids: [Int32], counts: [Int])]] = []  // per caption, per n: sorted ids, counts
-        var lengths: [Int] = []
-        rawCounts.reserveCapacity(n)
+        var df: [Int32] = []
+        var v = PoolVectors()
+        v.start.reserveCapacity(n * maxN + 1)
+        v.lengths.reserveCapacity(n)
+        var counts: [Int32] = []
+        var grams: [Int32] = []
+        var prefix: [Int32] = []
         for text in pool {
             let words: [UInt32] = ConceptVocabulary.tokenize(text).map { w in
                 if let id = wordIDs[w] { return id }
@@ -50,13 +73,12 @@ public struct ConsensusReranker: Sendable {
                 wordIDs[w] = id
                 return id
             }
-            lengths.append(words.count)
-            var perN: [(ids: [Int32], counts: [Int])] = []
-            var prefix = [Int32](repeating: -1, count: words.count)  // id of the (k-1)-gram starting at i
+            v.lengths.append(words.count)
+            prefix.removeAll(keepingCapacity: true)
+            prefix.append(contentsOf: repeatElement(-1, count: words.count))  // id of the (k-1)-gram at i
             for order in 0..<maxN {
                 let k = order + 1
-                var grams: [Int32] = []
-                grams.reserveCapacity(max(0, words.count - k + 1))
+                grams.removeAll(keepingCapacity: true)
                 var i = 0
                 while i + k <= words.count {
                     let key = (UInt64(UInt32(bitPattern: prefix[i] + 1)) << 32) | UInt64(words[i + k - 1])
@@ -71,98 +93,86 @@ public struct ConsensusReranker: Sendable {
                     i += 1
                 }
                 grams.sort()
-                var ids: [Int32] = [], counts: [Int] = []
+                var last: Int32 = -1
                 for g in grams {
-                    if let last = ids.last, last == g { counts[counts.count - 1] += 1 } else { ids.append(g); counts.append(1) }
+                    if g == last { counts[counts.count - 1] += 1 } else {
+                        v.ids.append(g); counts.append(1); df[Int(g)] += 1; last = g
+                    }
                 }
-                for id in ids { df[Int(id)] += 1 }
-                perN.append((ids, counts))
+                v.start.append(v.ids.count)
             }
-            rawCounts.append(perN)
         }
         let logN = log(Double(n))
         let idf = df.map { logN - log(Double(max(1, $0))) }
-        let vectors: [Vector] = rawCounts.enumerated().map { (i, perN) in
-            var ids: [[Int32]] = [], ws: [[Double]] = [], norms: [Double] = []
-            for c in perN {
-                let w = zip(c.ids, c.counts).map { Double($1) * idf[Int($0)] }
-                ids.append(c.ids)
-                ws.append(w)
-                norms.append(w.reduce(0) { $0 + $1 * $1 }.squareRoot())
-            }
-            return Vector(ids: ids, weights: ws, norms: norms, length: lengths[i])
+        v.weights = zip(v.ids, counts).map { Double($1) * idf[Int($0)] }
+        v.norms = (0..<(n * maxN)).map { r in
+            var s = 0.0
+            for p in v.start[r]..<v.start[r + 1] { s += v.weights[p] * v.weights[p] }
+            return s.squareRoot()
         }
-        let w = weights ?? [Double](repeating: 1, count: n)
-        if method == .centroid { return centroidScores(vectors, weights: w, candidates: cand) }
-        return cand.map { i in
-            var total = 0.0, wsum = 0.0
-            // The caption's own vote counts too (minimum Bayes risk over the whole pool).
-            for j in 0..<n {
-                total += w[j] * similarity(vectors[i], vectors[j])
-                wsum += w[j]
-            }
-            return wsum > 0 ? total / wsum : 0
-        }
+        return v
     }
 
     /// The weighted mean gain against the pool through per-length centroids of the unit n-gram vectors:
     /// Σ_j w_j sim(i, j) = Σ_L lp(len_i − L) Σ_k a_k · (Σ_{len_j = L} w_j b_jk / |b_jk|) / |a_k| / maxN.
-    func centroidScores(_ vectors: [Vector], weights w: [Double], candidates cand: [Int]) -> [Double] {
+    func centroidScores(_ v: PoolVectors, weights w: [Double], candidates cand: [Int]) -> [Double] {
         // Only n-grams that occur in some candidate matter: give each a dense slot.
         var slotOfGram: [Int32: Int] = [:]
-        for i in cand { for k in 0..<maxN { for g in vectors[i].ids[k] where slotOfGram[g] == nil { slotOfGram[g] = slotOfGram.count } } }
-        let lengths = Array(Set(vectors.map(\.length))).sorted()
+        for i in cand { for p in v.start[i * maxN]..<v.start[(i + 1) * maxN] where slotOfGram[v.ids[p]] == nil { slotOfGram[v.ids[p]] = slotOfGram.count } }
+        let lengths = Array(Set(v.lengths)).sorted()
         var lengthIndex: [Int: Int] = [:]
         for (li, L) in lengths.enumerated() { lengthIndex[L] = li }
         let nL = lengths.count
         // centroid[slot * nL + li] = Σ over pool captions of length lengths[li] of w_j · b_jg / |b_j,order(g)|.
         var centroid = [Double](repeating: 0, count: slotOfGram.count * nL)
         var wsum = 0.0
-        for (j, v) in vectors.enumerated() {
+        for j in 0..<v.lengths.count {
             wsum += w[j]
-            let li = lengthIndex[v.length]!
-            for k in 0..<maxN where v.norms[k] > 0 {
-                let scale = w[j] / v.norms[k]
-                for (g, x) in zip(v.ids[k], v.weights[k]) {
-                    if let slot = slotOfGram[g] { centroid[slot * nL + li] += x * scale }
+            let li = lengthIndex[v.lengths[j]]!
+            for k in 0..<maxN where v.norms[j * maxN + k] > 0 {
+                let scale = w[j] / v.norms[j * maxN + k]
+                for p in v.start[j * maxN + k]..<v.start[j * maxN + k + 1] {
+                    if let slot = slotOfGram[v.ids[p]] { centroid[slot * nL + li] += v.weights[p] * scale }
                 }
             }
         }
         guard wsum > 0 else { return cand.map { _ in 0 } }
         return cand.map { i in
-            let a = vectors[i]
             let lp = lengths.map { L -> Double in
-                let delta = Double(a.length - L)
+                let delta = Double(v.lengths[i] - L)
                 return exp(-(delta * delta) / (2 * sigma * sigma))
             }
             var total = 0.0
-            for k in 0..<maxN where a.norms[k] > 0 {
+            for k in 0..<maxN where v.norms[i * maxN + k] > 0 {
                 var dot = 0.0
-                for (g, x) in zip(a.ids[k], a.weights[k]) {
-                    let base = slotOfGram[g]! * nL
+                for p in v.start[i * maxN + k]..<v.start[i * maxN + k + 1] {
+                    let base = slotOfGram[v.ids[p]]! * nL
                     var c = 0.0
                     for li in 0..<nL { c += lp[li] * centroid[base + li] }
-                    dot += x * c
+                    dot += v.weights[p] * c
                 }
-                total += dot / a.norms[k]
+                total += dot / v.norms[i * maxN + k]
             }
             return total / Double(maxN) / wsum
         }
     }
 
-    /// CIDEr-D's per-pair gain between two captions (without its ×10 scale).
-    func similarity(_ a: Vector, _ b: Vector) -> Double {
+    /// CIDEr-D's per-pair gain between captions a and b of the pool (without its ×10 scale).
+    func similarity(_ v: PoolVectors, _ a: Int, _ b: Int) -> Double {
         var sim = 0.0
-        for k in 0..<maxN where a.norms[k] > 0 && b.norms[k] > 0 {
-            let ia = a.ids[k], ib = b.ids[k], wa = a.weights[k], wb = b.weights[k]
-            var p = 0, q = 0, dot = 0.0
-            while p < ia.count && q < ib.count {
-                if ia[p] == ib[q] { dot += min(wa[p], wb[q]) * wb[q]; p += 1; q += 1 }
-                else if ia[p] < ib[q] { p += 1 } else { q += 1 }
+        for k in 0..<maxN {
+            let ra = a * maxN + k, rb = b * maxN + k
+            guard v.norms[ra] > 0 && v.norms[rb] > 0 else { continue }
+            var p = v.start[ra], q = v.start[rb], dot = 0.0
+            let pe = v.start[ra + 1], qe = v.start[rb + 1]
+            while p < pe && q < qe {
+                let ia = v.ids[p], ib = v.ids[q]
+                if ia == ib { dot += min(v.weights[p], v.weights[q]) * v.weights[q]; p += 1; q += 1 }
+                else if ia < ib { p += 1 } else { q += 1 }
             }
-            sim += dot / (a.norms[k] * b.norms[k])
+            sim += dot / (v.norms[ra] * v.norms[rb])
         }
-        let delta = Double(a.length - b.length)
+        let delta = Double(v.lengths[a] - v.lengths[b])
         return sim * exp(-(delta * delta) / (2 * sigma * sigma)) / Double(maxN)
     }
 }
