@@ -206,3 +206,36 @@ extension Device {
         }
     }
 }
+
+extension QuantizedMatrix {
+    /// Stacks matrices of one scheme and column count along the rows (fused q/k/v): a new owned matrix.
+    public static func concatenatingRows(_ parts: [QuantizedMatrix]) throws -> QuantizedMatrix {
+        guard let first = parts.first else { throw QuantError.invalidMatrix("nothing to concatenate") }
+        guard parts.allSatisfy({ $0.scheme == first.scheme && $0.columns == first.columns }) else {
+            throw QuantError.invalidMatrix("cannot stack \(parts.map { "\($0.scheme) \($0.shape)" }) (one scheme and column count needed)")
+        }
+        let rows = parts.reduce(0) { $0 + $1.rows }
+        let bytes = QuantizedBytes(count: parts.reduce(0) { $0 + $1.data.count })
+        guard let dst = bytes.mutablePointer else { throw QuantError.invalidMatrix("internal: unowned buffer") }
+        var offset = 0
+        for p in parts {
+            (dst + offset).copyMemory(from: p.data.pointer, byteCount: p.data.count)
+            offset += p.data.count
+        }
+        return try QuantizedMatrix(scheme: first.scheme, rows: rows, columns: first.columns, data: bytes,
+                                   scales: parts.flatMap(\.scales))
+    }
+}
+
+extension LinearWeight {
+    /// [out, in] weights stacked along the outputs (fused q/k/v): quantized when every part is quantized
+    /// [out, in] with one scheme, dense fp32 otherwise.
+    public static func concatenatingOutputs(_ parts: [LinearWeight], device: Device) throws -> LinearWeight {
+        var quantized: [QuantizedMatrix] = []
+        for p in parts { if case .quantized(let m) = p { quantized.append(m) } }
+        if quantized.count == parts.count, Set(quantized.map(\.scheme)).count == 1 {
+            return .quantized(try QuantizedMatrix.concatenatingRows(quantized))
+        }
+        return .dense(try device.concat(parts.map { try $0.denseOutIn(device: device) }, dim: 0))
+    }
+}
