@@ -99,4 +99,28 @@ final class QuantizedGPT2Tests: XCTestCase {
             XCTAssertLessThan(try relativeError(lq, lr), 1e-5, "\(target) beam step")
         }
     }
+
+    /// CLIP (HF layout, fused q/k/v from three quantized matrices) from an int8/q4 file vs its dequantized weights.
+    func testTinyCLIPRunsQuantizedAndMatchesItsDequantizedWeights() throws {
+        let dir = Self.root.appendingPathComponent("fixtures/models/clip-tiny")
+        let config = try CLIPConfig.load(from: dir.appendingPathComponent("config.json"))
+        let source = try SafetensorsFile(url: dir.appendingPathComponent("model.safetensors"))
+        let tmp = try temporaryDirectory()
+        var rng = SplitMix64(seed: 1)
+        let size = config.vision.imageSize
+        let pixels = Tensor((0..<(2 * 3 * size * size)).map { _ in rng.nextFloat() * 2 - 1 }, shape: [2, 3, size, size])
+        for target in [QuantizeTarget.int8, .q4] {
+            let url = tmp.appendingPathComponent("clip-\(target).safetensors")
+            let report = try CheckpointQuantizer.convert(source, to: url, options: .init(target: target, minMatrixElements: 1024), device: device)
+            XCTAssertTrue(report.rows.contains { $0.name.hasSuffix("q_proj.weight") && $0.storedAs == target.rawValue }, "\(target): q_proj quantized")
+            let file = try QuantizedCheckpoint(url: url)
+            let clip = try CLIP(huggingFace: Weights(file), config: config, device: device)
+            let reference = try CLIP(huggingFace: Weights(dequantizedCopy(file)), config: config, device: device)
+            let a = try clip.vision.forward(pixels: pixels, device: device), b = try reference.vision.forward(pixels: pixels, device: device)
+            XCTAssertLessThan(try relativeError(a.lastHiddenState, b.lastHiddenState), 1e-5, "\(target) vision")
+            let ids = [[1, 5, 9, 199], [1, 7, 199, 199]]
+            let ta = try XCTUnwrap(clip.text).forward(ids: ids, device: device), tb = try XCTUnwrap(reference.text).forward(ids: ids, device: device)
+            XCTAssertLessThan(try relativeError(ta.lastHiddenState, tb.lastHiddenState), 1e-5, "\(target) text")
+        }
+    }
 }
