@@ -69,7 +69,7 @@ public struct SmallCapConfig: Sendable, Equatable {
 }
 
 /// One layer's reduced-width cross-attention (`h.N.crossattention`, `h.N.ln_cross_attn`). Conv1D weights
-/// are stored [in, out] and kept transposed to [out, in] for `linear`.
+/// are stored [in, out]: fp32 ones are kept transposed to [out, in] for `linear`, int8/q4 ones stay quantized as stored.
 struct SmallCapCrossAttention: Sendable {
     var lnWeight, lnBias: Tensor      // [d]
     // Conv1D weights: fp32 [out, in], or quantized as stored [in, out] (`LinearWeight`).
