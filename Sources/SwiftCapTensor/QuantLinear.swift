@@ -146,6 +146,7 @@ extension Device {
             }
             // Many rows: dequantize ~4 MB blocks of weight rows (threaded) into a scratch, then one sgemm each.
             let stored = weight.columns
+            // ~4 MB of fp32 scratch per block: 256 KB–1 MB blocks measured no faster (docs/performance.md).
             let block = max(16, min(weight.rows, (1 << 20) / max(stored, 1)))
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * stored)
             defer { scratch.deallocate() }
