@@ -1,6 +1,7 @@
 // Weight quantization kernels; see sc_quant.h for the formats.
 #include "sc_quant.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -189,52 +190,97 @@ static inline float q4_value(const uint8_t *row, int c) {
     return (float)((int)((c & 16) ? (b >> 4) : (b & 15)) - 8);
 }
 
+/// One q4 group (16 bytes) -> 32 floats s * q: two fixed 16-wide loops that vectorize.
+static inline void unpack_q4_group(const uint8_t *b, float s, float *restrict o) {
+    for (int j = 0; j < 16; j++) o[j] = s * (float)((int)(b[j] & 15) - 8);
+    for (int j = 0; j < 16; j++) o[16 + j] = s * (float)((int)(b[j] >> 4) - 8);
+}
+
+static float dot_portable(const float *restrict a, const float *restrict b, int n) {
+#if defined(__clang__)
+    // Let the sum run in vector lanes (as any SIMD kernel does).
+#pragma clang fp reassociate(on)
+#endif
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+static float dot_i8_portable(const float *restrict a, const int8_t *restrict b, int n) {
+#if defined(__clang__)
+#pragma clang fp reassociate(on)
+#endif
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * (float)b[i];
+    return acc;
+}
+
 static void qgemv_nk_portable(int scheme, const void *q, const float *scales, int K, int n0, int n1,
                               const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    // q4 rows are unpacked once into a scratch row and reused for all M inputs.
+    float *row = scheme == SC_QUANT_INT8 ? NULL : (float *)malloc(sizeof(float) * (size_t)K);
     for (int n = n0; n < n1; n++) {
+        if (row) {
+            const int G = K / SC_QUANT_Q4_GROUP;
+            const uint8_t *qr = (const uint8_t *)q + (size_t)n * (K / 2);
+            for (int g = 0; g < G; g++) unpack_q4_group(qr + g * 16, scales[(size_t)n * G + g], row + g * 32);
+        }
         for (int m = 0; m < M; m++) {
             const float *xr = x + (size_t)m * ldx;
             float sum = 0.0f;
             if (scheme == SC_QUANT_INT8) {
                 const int8_t *qr = (const int8_t *)q + (size_t)n * K;
-                for (int k = 0; k < K; k++) sum += xr[k] * (float)qr[k];
-                sum *= scales[n];
-            } else {
+                sum = dot_i8_portable(xr, qr, K) * scales[n];
+            } else if (row) {
+                sum = dot_portable(xr, row, K);
+            } else {  // no scratch memory: element by element
                 const int G = K / SC_QUANT_Q4_GROUP;
                 const uint8_t *qr = (const uint8_t *)q + (size_t)n * (K / 2);
-                for (int g = 0; g < G; g++) {
-                    const uint8_t *b = qr + g * 16;
-                    const float *xg = xr + g * 32;
-                    float gs = 0.0f;
-                    for (int j = 0; j < 16; j++)
-                        gs += xg[j] * (float)((int)(b[j] & 15) - 8) + xg[16 + j] * (float)((int)(b[j] >> 4) - 8);
-                    sum += gs * scales[(size_t)n * G + g];
-                }
+                for (int k = 0; k < K; k++) sum += xr[k] * scales[(size_t)n * G + (k >> 5)] * q4_value(qr, k);
             }
             float *dst = y + (size_t)m * ldy + n;
             *dst = accumulate ? *dst + sum : sum;
         }
     }
+    free(row);
 }
 
 static void qgemv_kn_portable(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
                               const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
     const int G = N / SC_QUANT_Q4_GROUP;
-    for (int m = 0; m < M; m++) {
-        float *yr = y + (size_t)m * ldy;
-        const float *xr = x + (size_t)m * ldx;
-        if (!accumulate) for (int n = n0; n < n1; n++) yr[n] = 0.0f;
-        for (int k = 0; k < K; k++) {
-            if (scheme == SC_QUANT_INT8) {
-                const int8_t *qr = (const int8_t *)q + (size_t)k * N;
-                const float c = xr[k] * scales[k];
+    const int width = n1 - n0;
+    if (width <= 0) return;
+    if (!accumulate)
+        for (int m = 0; m < M; m++) memset(y + (size_t)m * ldy + n0, 0, sizeof(float) * (size_t)width);
+    // q4 slices of whole groups are unpacked once per input row k into a scratch and reused for all M.
+    const int grouped = scheme != SC_QUANT_INT8 && (n0 & 31) == 0 && (n1 & 31) == 0;
+    float *slice = grouped ? (float *)malloc(sizeof(float) * (size_t)width) : NULL;
+    for (int k = 0; k < K; k++) {
+        if (scheme == SC_QUANT_INT8) {
+            const int8_t *restrict qr = (const int8_t *)q + (size_t)k * N;
+            for (int m = 0; m < M; m++) {
+                float *restrict yr = y + (size_t)m * ldy;
+                const float c = x[(size_t)m * ldx + k] * scales[k];
                 for (int n = n0; n < n1; n++) yr[n] += c * (float)qr[n];
-            } else {
-                const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
-                for (int n = n0; n < n1; n++) yr[n] += xr[k] * scales[(size_t)k * G + (n >> 5)] * q4_value(qr, n);
+            }
+        } else if (slice) {
+            const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
+            for (int g = n0 >> 5; g < (n1 >> 5); g++) unpack_q4_group(qr + g * 16, scales[(size_t)k * G + g], slice + (g * 32 - n0));
+            for (int m = 0; m < M; m++) {
+                float *restrict yr = y + (size_t)m * ldy + n0;
+                const float c = x[(size_t)m * ldx + k];
+                for (int j = 0; j < width; j++) yr[j] += c * slice[j];
+            }
+        } else {  // partial groups or no scratch memory: element by element
+            const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
+            for (int m = 0; m < M; m++) {
+                float *yr = y + (size_t)m * ldy;
+                const float xv = x[(size_t)m * ldx + k];
+                for (int n = n0; n < n1; n++) yr[n] += xv * scales[(size_t)k * G + (n >> 5)] * q4_value(qr, n);
             }
         }
     }
+    free(slice);
 }
 
 #if defined(__AVX512F__)
