@@ -8,8 +8,9 @@ struct Quantize: ParsableCommand {
         discussion: """
         Writes a safetensors file (naming convention: docs/performance.md). Rank-2 tensors with at least \
         --min-elements elements are the weight matrices that get quantized/pruned; other tensors stay F32 (F16 \
-        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does \
-        (dequantized), and its quantized matrices feed Device.linear(_:weight:bias:).
+        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does; \
+        GPT-2 (ClipCap, SmallCap, the concept decoder), CLIP and BLIP keep its int8/q4 matrices quantized in \
+        memory and run them with dequantize-on-the-fly kernels (`swiftcap bench quantized`, docs/performance.md).
         """)
 
     @Option(help: "Storage of weight matrices: f32, f16, int8 or q4 (default f32, e.g. when only pruning).")
