@@ -62,8 +62,9 @@ final class QuantizedGPT2Tests: XCTestCase {
                 let lr = try reference.nextLogits(tokens: [t, t], state: &cr, device: device)
                 XCTAssertLessThan(try relativeError(lq, lr), 1e-5, "\(target) step \(t)")
             }
-            // A 40-token batch (block-dequantize + sgemm path).
-            let long = [(0..<40).map { ($0 * 37) % 1000 }]
+            // Two rows of 40 tokens: 80 rows per matrix, the block-dequantize + sgemm path.
+            XCTAssertLessThan(Device.quantizedGEMVMaxRows, 80)
+            let long = [(0..<40).map { ($0 * 37) % 1000 }, (0..<40).map { ($0 * 11 + 5) % 1000 }]
             var c1 = model.makeCache(), c2 = reference.makeCache()
             XCTAssertLessThan(try relativeError(model.logits(model.hiddenStates(ids: long, cache: &c1, device: device), device: device),
                                                 reference.logits(reference.hiddenStates(ids: long, cache: &c2, device: device), device: device)),

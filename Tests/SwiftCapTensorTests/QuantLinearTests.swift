@@ -44,10 +44,10 @@ final class QuantLinearTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-5, what)
     }
 
-    /// Both layouts, both schemes, both kernels, row counts around the vector blocks and the fused/sgemm switch,
+    /// Both layouts, every scheme, both kernels, row counts around the vector blocks and the fused/sgemm switch,
     /// shapes with tails (K not a multiple of 16, N not a multiple of 4 or 64).
     func testFusedAndBlockPathsMatchTheDequantizedProduct() throws {
-        let rowCounts = [1, 2, 3, 4, 5, 7, 16, 17, 40]
+        let rowCounts = [1, 2, 3, 4, 5, 7, 16, 40, Device.quantizedGEMVMaxRows, Device.quantizedGEMVMaxRows + 1, 90]
         for scheme in QuantScheme.allCases {
             // [out, in] layout (nn.Linear): N = 70 (tail of 2 after blocks of 4); K = 100 (int8/f16, tail of 4) or 96 (q4).
             let kNK = scheme == .q4 ? 96 : 100
