@@ -144,7 +144,7 @@ public struct GenerativeCaptioner: Sendable {
     public func caption(evidence: [ConceptEvidence], device: Device) throws -> Result {
         let rc = retrieval.config
         let q = retrieval.query(for: evidence)
-        let hits = retrieval.datastore.search(q, minimum: rc.poolMinimum, maximum: rc.poolMaximum, tolerance: rc.poolTolerance)
+        let hits = retrieval.pool(for: q)
         var pool = hits.map { retrieval.datastore.caption($0.caption) }
         var votes = hits.map { Double(pow(max($0.score, 1e-6), rc.voteSharpness)) }
         let cands = Array(0..<min(rc.candidates, pool.count))

@@ -32,6 +32,7 @@ struct DecodeEvidence: ParsableCommand {
     @Option(help: "Decoder: retrieval or generative.") var decoder: String = "generative"
     @Option(help: "Concept decoder weights (decoder.safetensors) for --decoder generative.") var model: String?
     @Option(help: "GenerativeCaptioner settings JSON (any subset of its fields).") var settings: String?
+    @Option(help: "Retrieval settings JSON (any subset of RetrievalCaptioner.Config's fields).") var retrievalConfig: String?
     @Option(help: "Write {image: caption} JSON here.") var out: String?
     @Flag(help: "Print the beam candidates with their scores.") var verbose = false
     @OptionGroup var compute: ComputeOptions
@@ -39,7 +40,10 @@ struct DecodeEvidence: ParsableCommand {
     func run() throws {
         let store = try Datastore(contentsOf: URL(fileURLWithPath: datastore))
         let all = try JSONDecoder().decode([String: [ConceptEvidence]].self, from: Data(contentsOf: URL(fileURLWithPath: evidence)))
-        let retrieval = RetrievalCaptioner(datastore: store)
+        var retrieval = RetrievalCaptioner(datastore: store)
+        if let retrievalConfig {
+            retrieval.config = try JSONDecoder().decode(RetrievalCaptioner.Config.self, from: Data(contentsOf: URL(fileURLWithPath: retrievalConfig)))
+        }
         var generative: GenerativeCaptioner?
         switch decoder {
         case "retrieval": break

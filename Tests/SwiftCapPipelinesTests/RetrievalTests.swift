@@ -103,6 +103,34 @@ final class DatastoreTests: XCTestCase {
         XCTAssertThrowsError(try Datastore(contentsOf: URL(fileURLWithPath: "/nonexistent/x.scds")))
     }
 
+    func testImageRetrievalRanksImagesByConceptProfile() throws {
+        let (store, url) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertEqual(store.imageCount, 5)
+        // Image 1's two captions both mention dog and frisbee: both come back, best first, same score.
+        let hits = store.searchImages(Datastore.Query(["dog": (1, 1), "frisbee": (1, 1)]), images: 1)
+        XCTAssertEqual(hits.map(\.caption), [0, 1])
+        XCTAssertEqual(hits[0].score, hits[1].score)
+        XCTAssertEqual(hits[0].score, 1, accuracy: 1e-5)  // the profile equals the query direction
+        // A query for two images' concepts returns both images' captions, the better match first.
+        let two = store.searchImages(Datastore.Query(["cat": (1, 1), "couch": (0.2, 1)]), images: 2)
+        XCTAssertEqual(two.first?.caption, 4)
+        XCTAssertTrue(store.searchImages(Datastore.Query(), images: 3).isEmpty)
+        // Through the captioner.
+        var config = RetrievalCaptioner.Config()
+        config.poolImages = 2
+        let r = RetrievalCaptioner(datastore: store, config: config).caption(evidence: [ConceptEvidence(name: "zebra", score: 0.9, area: 0.3)])
+        XCTAssertEqual(r.caption, "Two zebras standing in a field")
+    }
+
+    func testConfigDecodesAnySubsetOfFields() throws {
+        let c = try JSONDecoder().decode(RetrievalCaptioner.Config.self, from: Data(#"{"poolImages": 7, "consensus": "centroid"}"#.utf8))
+        XCTAssertEqual(c.poolImages, 7)
+        XCTAssertEqual(c.consensus, .centroid)
+        XCTAssertEqual(c.minScore, RetrievalCaptioner.Config().minScore)
+        XCTAssertThrowsError(try JSONDecoder().decode(RetrievalCaptioner.Config.self, from: Data(#"{"consensus": "mean"}"#.utf8)))
+    }
+
     func testEmptyCorpusIsAnError() {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-empty.scds")
         XCTAssertThrowsError(try Datastore.build(corpus: CaptionCorpus(captions: []), vocabulary: .standard, to: url))
@@ -123,6 +151,30 @@ final class ConsensusTests: XCTestCase {
         let c = ConsensusReranker().scores(pool, candidates: [3, 0])
         XCTAssertEqual(c[0], s[3], accuracy: 1e-12)
         XCTAssertEqual(c[1], s[0], accuracy: 1e-12)
+    }
+
+    func testCentroidEqualsPairwiseWithoutRepeatedNgrams() {
+        // No candidate repeats an n-gram, so CIDEr-D's clipping never binds and the two methods agree.
+        let pool = ["man riding one wave on top of his surfboard", "a surfer rides the big wave",
+                    "man on surfboard in the ocean", "two dogs play in the park", "surfer riding a wave",
+                    "the cat sat by the window", "someone surfing in the ocean near the beach"]
+        let weights = [1.0, 0.5, 2.0, 0.1, 1.5, 0.3, 0.8]
+        var centroid = ConsensusReranker()
+        centroid.method = .centroid
+        let exact = ConsensusReranker().scores(pool, weights: weights, candidates: [4, 0, 3])
+        let fast = centroid.scores(pool, weights: weights, candidates: [4, 0, 3])
+        XCTAssertEqual(exact.count, 3)
+        for (a, b) in zip(exact, fast) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertGreaterThan(fast[0], fast[2])
+    }
+
+    func testTokenizerFastPathMatchesUnicodePath() {
+        // The ASCII fast path must split and lower-case exactly like the general path.
+        for text in ["A Man's DOG, on 2 skis!", "  leading and trailing  ", "", "x", "a-b_c.d/e",
+                     "Crème brûlée on a TABLE", "ÉCOLE and CAFÉ", "tabs\tand\nnewlines", "100% of 3 cats"] {
+            let general = text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+            XCTAssertEqual(ConceptVocabulary.tokenize(text).map(String.init), general, text)
+        }
     }
 
     func testIdenticalCaptionsAgreeFully() {

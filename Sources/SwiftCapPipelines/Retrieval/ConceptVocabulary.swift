@@ -89,6 +89,15 @@ public struct ConceptVocabulary: Sendable {
 extension ConceptVocabulary {
     /// Lower-cases and splits a caption into word tokens (letters and digits; apostrophes dropped).
     public static func tokenize(_ text: String) -> [Substring] {
+        // ASCII fast path (most captions): same answer, no Unicode property lookups.
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            var bytes = Array(text.utf8)
+            for i in bytes.indices where bytes[i] >= 0x41 && bytes[i] <= 0x5A { bytes[i] += 0x20 }
+            let lowered = String(decoding: bytes, as: UTF8.self)
+            return lowered.utf8.split(whereSeparator: { b in
+                !((b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39))
+            }).map { Substring($0) }
+        }
         let lowered = text.lowercased()
         return lowered.split(whereSeparator: { ch in
             !(ch.isLetter || ch.isNumber)

@@ -7,6 +7,16 @@ import Foundation
 public struct ConsensusReranker: Sendable {
     public var maxN = 4
     public var sigma: Double = 6
+    /// How the expected gain over the pool is computed.
+    public enum Method: String, Sendable, Codable {
+        /// Every candidate against every pool caption: O(candidates × pool), CIDEr-D's clipping included.
+        case pairwise
+        /// Every candidate against one weighted centroid per caption length: O(pool + candidates × lengths).
+        /// Equal to `pairwise` except where an n-gram occurs more often in the candidate than in a pool
+        /// caption (CIDEr-D's clipping, rare in one-sentence captions); lets pools of thousands vote.
+        case centroid
+    }
+    public var method = Method.pairwise
 
     public init() {}
 
@@ -25,48 +35,65 @@ public struct ConsensusReranker: Sendable {
         let cand = candidates ?? Array(0..<n)
         if n == 0 { return [] }
         if n == 1 { return cand.map { _ in 1 } }
-        // Intern n-grams as integer ids; count document frequencies over the pool.
-        var gramIDs: [String: Int32] = [:]
+        // Intern words, then n-grams as (id of the (n-1)-gram prefix, word) pairs, so every n-gram gets
+        // an integer id without building strings; count document frequencies over the pool.
+        var wordIDs: [Substring: UInt32] = [:]
+        var gramIDs: [UInt64: Int32] = [:]
         var df: [Int] = []
-        var rawCounts: [[[Int32: Int]]] = []
+        var rawCounts: [[(ids: [Int32], counts: [Int])]] = []  // per caption, per n: sorted ids, counts
         var lengths: [Int] = []
+        rawCounts.reserveCapacity(n)
         for text in pool {
-            let words = ConceptVocabulary.tokenize(text)
+            let words: [UInt32] = ConceptVocabulary.tokenize(text).map { w in
+                if let id = wordIDs[w] { return id }
+                let id = UInt32(wordIDs.count)
+                wordIDs[w] = id
+                return id
+            }
             lengths.append(words.count)
-            var perN: [[Int32: Int]] = []
+            var perN: [(ids: [Int32], counts: [Int])] = []
+            var prefix = [Int32](repeating: -1, count: words.count)  // id of the (k-1)-gram starting at i
             for order in 0..<maxN {
                 let k = order + 1
-                var c: [Int32: Int] = [:]
+                var grams: [Int32] = []
+                grams.reserveCapacity(max(0, words.count - k + 1))
                 var i = 0
                 while i + k <= words.count {
-                    let key = words[i..<(i + k)].joined(separator: " ")
+                    let key = (UInt64(UInt32(bitPattern: prefix[i] + 1)) << 32) | UInt64(words[i + k - 1])
                     let id: Int32
                     if let e = gramIDs[key] { id = e } else {
-                        id = Int32(gramIDs.count)
+                        id = Int32(df.count)
                         gramIDs[key] = id
                         df.append(0)
                     }
-                    c[id, default: 0] += 1
+                    grams.append(id)
+                    prefix[i] = id
                     i += 1
                 }
-                for id in c.keys { df[Int(id)] += 1 }
-                perN.append(c)
+                grams.sort()
+                var ids: [Int32] = [], counts: [Int] = []
+                for g in grams {
+                    if let last = ids.last, last == g { counts[counts.count - 1] += 1 } else { ids.append(g); counts.append(1) }
+                }
+                for id in ids { df[Int(id)] += 1 }
+                perN.append((ids, counts))
             }
             rawCounts.append(perN)
         }
         let logN = log(Double(n))
+        let idf = df.map { logN - log(Double(max(1, $0))) }
         let vectors: [Vector] = rawCounts.enumerated().map { (i, perN) in
             var ids: [[Int32]] = [], ws: [[Double]] = [], norms: [Double] = []
             for c in perN {
-                let sorted = c.keys.sorted()
-                let w = sorted.map { Double(c[$0]!) * (logN - log(Double(max(1, df[Int($0)])))) }
-                ids.append(sorted)
+                let w = zip(c.ids, c.counts).map { Double($1) * idf[Int($0)] }
+                ids.append(c.ids)
                 ws.append(w)
                 norms.append(w.reduce(0) { $0 + $1 * $1 }.squareRoot())
             }
             return Vector(ids: ids, weights: ws, norms: norms, length: lengths[i])
         }
         let w = weights ?? [Double](repeating: 1, count: n)
+        if method == .centroid { return centroidScores(vectors, weights: w, candidates: cand) }
         return cand.map { i in
             var total = 0.0, wsum = 0.0
             // The caption's own vote counts too (minimum Bayes risk over the whole pool).
@@ -75,6 +102,51 @@ public struct ConsensusReranker: Sendable {
                 wsum += w[j]
             }
             return wsum > 0 ? total / wsum : 0
+        }
+    }
+
+    /// The weighted mean gain against the pool through per-length centroids of the unit n-gram vectors:
+    /// Σ_j w_j sim(i, j) = Σ_L lp(len_i − L) Σ_k a_k · (Σ_{len_j = L} w_j b_jk / |b_jk|) / |a_k| / maxN.
+    func centroidScores(_ vectors: [Vector], weights w: [Double], candidates cand: [Int]) -> [Double] {
+        // Only n-grams that occur in some candidate matter: give each a dense slot.
+        var slotOfGram: [Int32: Int] = [:]
+        for i in cand { for k in 0..<maxN { for g in vectors[i].ids[k] where slotOfGram[g] == nil { slotOfGram[g] = slotOfGram.count } } }
+        let lengths = Array(Set(vectors.map(\.length))).sorted()
+        var lengthIndex: [Int: Int] = [:]
+        for (li, L) in lengths.enumerated() { lengthIndex[L] = li }
+        let nL = lengths.count
+        // centroid[slot * nL + li] = Σ over pool captions of length lengths[li] of w_j · b_jg / |b_j,order(g)|.
+        var centroid = [Double](repeating: 0, count: slotOfGram.count * nL)
+        var wsum = 0.0
+        for (j, v) in vectors.enumerated() {
+            wsum += w[j]
+            let li = lengthIndex[v.length]!
+            for k in 0..<maxN where v.norms[k] > 0 {
+                let scale = w[j] / v.norms[k]
+                for (g, x) in zip(v.ids[k], v.weights[k]) {
+                    if let slot = slotOfGram[g] { centroid[slot * nL + li] += x * scale }
+                }
+            }
+        }
+        guard wsum > 0 else { return cand.map { _ in 0 } }
+        return cand.map { i in
+            let a = vectors[i]
+            let lp = lengths.map { L -> Double in
+                let delta = Double(a.length - L)
+                return exp(-(delta * delta) / (2 * sigma * sigma))
+            }
+            var total = 0.0
+            for k in 0..<maxN where a.norms[k] > 0 {
+                var dot = 0.0
+                for (g, x) in zip(a.ids[k], a.weights[k]) {
+                    let base = slotOfGram[g]! * nL
+                    var c = 0.0
+                    for li in 0..<nL { c += lp[li] * centroid[base + li] }
+                    dot += x * c
+                }
+                total += dot / a.norms[k]
+            }
+            return total / Double(maxN) / wsum
         }
     }
 

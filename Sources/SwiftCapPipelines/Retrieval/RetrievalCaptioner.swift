@@ -41,7 +41,32 @@ public struct RetrievalCaptioner: Sendable {
         public var candidates = 100
         /// Vote weight of a pool caption = retrieval score ^ voteSharpness.
         public var voteSharpness: Float = 1
+        /// Retrieve training images by concept profile (0: off, retrieve captions directly); the pool is
+        /// every caption of the best `poolImages` images.
+        public var poolImages = 0
+        /// Consensus over the pool: exact pairwise gains or per-length centroids (for big pools).
+        public var consensus = ConsensusReranker.Method.pairwise
         public init() {}
+
+        public init(from decoder: Decoder) throws {
+            // Every field optional in JSON: a settings file names only what it changes.
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Config()
+            minScore = try c.decodeIfPresent(Float.self, forKey: .minScore) ?? d.minScore
+            scorePower = try c.decodeIfPresent(Float.self, forKey: .scorePower) ?? d.scorePower
+            areaPower = try c.decodeIfPresent(Float.self, forKey: .areaPower) ?? d.areaPower
+            areaFloor = try c.decodeIfPresent(Float.self, forKey: .areaFloor) ?? d.areaFloor
+            minLabelScore = try c.decodeIfPresent(Float.self, forKey: .minLabelScore) ?? d.minLabelScore
+            labelWeight = try c.decodeIfPresent(Float.self, forKey: .labelWeight) ?? d.labelWeight
+            relativeFloor = try c.decodeIfPresent(Float.self, forKey: .relativeFloor) ?? d.relativeFloor
+            poolMinimum = try c.decodeIfPresent(Int.self, forKey: .poolMinimum) ?? d.poolMinimum
+            poolMaximum = try c.decodeIfPresent(Int.self, forKey: .poolMaximum) ?? d.poolMaximum
+            poolTolerance = try c.decodeIfPresent(Float.self, forKey: .poolTolerance) ?? d.poolTolerance
+            candidates = try c.decodeIfPresent(Int.self, forKey: .candidates) ?? d.candidates
+            voteSharpness = try c.decodeIfPresent(Float.self, forKey: .voteSharpness) ?? d.voteSharpness
+            poolImages = try c.decodeIfPresent(Int.self, forKey: .poolImages) ?? d.poolImages
+            consensus = try c.decodeIfPresent(ConsensusReranker.Method.self, forKey: .consensus) ?? d.consensus
+        }
     }
 
     public struct Result: Sendable {
@@ -53,7 +78,7 @@ public struct RetrievalCaptioner: Sendable {
 
     public let datastore: Datastore
     public var config: Config
-    public var reranker = ConsensusReranker()
+    public var reranker: ConsensusReranker { var r = ConsensusReranker(); r.method = config.consensus; return r }
     /// Maps evidence words to the datastore's concept names ("television" -> "tv").
     public var vocabulary = ConceptVocabulary.standard
 
@@ -83,10 +108,15 @@ public struct RetrievalCaptioner: Sendable {
         return q
     }
 
+    /// The retrieval pool for a query, best first.
+    public func pool(for q: Datastore.Query) -> [Datastore.Hit] {
+        if config.poolImages > 0 { return datastore.searchImages(q, images: config.poolImages) }
+        return datastore.search(q, minimum: config.poolMinimum, maximum: config.poolMaximum, tolerance: config.poolTolerance)
+    }
+
     public func caption(evidence: [ConceptEvidence]) -> Result {
         let q = query(for: evidence)
-        let hits = datastore.search(q, minimum: config.poolMinimum, maximum: config.poolMaximum,
-                                    tolerance: config.poolTolerance)
+        let hits = pool(for: q)
         let pool = hits.map { datastore.caption($0.caption) }
         let votes = hits.map { Double(pow(max($0.score, 1e-6), config.voteSharpness)) }
         let cands = Array(0..<min(config.candidates, pool.count))
