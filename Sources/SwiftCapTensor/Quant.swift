@@ -7,21 +7,39 @@ public enum QuantScheme: String, Sendable, CaseIterable {
     case int8
     /// 4-bit groups of 32 columns: `w ~= scale[row, group] * q`, q in [-8, 7], scale (binary16) >= max|group| / 7.
     case q4
+    /// binary16 weights, no scales (what an F16 checkpoint matrix is held as, at half the fp32 memory).
+    case f16
 
     /// Columns per q4 scale.
     public static let q4GroupSize = Int(SC_QUANT_Q4_GROUP)
 
-    var code: Int32 { self == .int8 ? Int32(SC_QUANT_INT8) : Int32(SC_QUANT_Q4) }
+    var code: Int32 {
+        switch self {
+        case .int8: return Int32(SC_QUANT_INT8)
+        case .q4: return Int32(SC_QUANT_Q4)
+        case .f16: return Int32(SC_QUANT_F16)
+        }
+    }
 
     /// Bytes of quantized data for a [rows, columns] matrix.
-    public func dataBytes(rows: Int, columns: Int) -> Int { self == .int8 ? rows * columns : rows * columns / 2 }
+    public func dataBytes(rows: Int, columns: Int) -> Int {
+        switch self {
+        case .int8: return rows * columns
+        case .q4: return rows * columns / 2
+        case .f16: return rows * columns * 2
+        }
+    }
     /// Number of scales for a [rows, columns] matrix.
     public func scaleCount(rows: Int, columns: Int) -> Int {
-        self == .int8 ? rows : rows * (columns / QuantScheme.q4GroupSize)
+        switch self {
+        case .int8: return rows
+        case .q4: return rows * (columns / QuantScheme.q4GroupSize)
+        case .f16: return 0
+        }
     }
     /// Whether a [rows, columns] matrix can use this scheme (q4 needs columns % 32 == 0).
     public func supports(rows: Int, columns: Int) -> Bool {
-        rows > 0 && columns > 0 && (self == .int8 || columns % QuantScheme.q4GroupSize == 0)
+        rows > 0 && columns > 0 && (self != .q4 || columns % QuantScheme.q4GroupSize == 0)
     }
 }
 
@@ -70,12 +88,21 @@ public struct QuantizedMatrix: Sendable {
     public let columns: Int
     /// `scheme.dataBytes(rows:columns:)` bytes (int8 values, or packed q4 nibbles).
     public let data: QuantizedBytes
-    /// fp32 scales: [rows] (int8) or [rows, columns / 32] (q4; exact binary16 values).
+    /// fp32 scales: [rows] (int8), [rows, columns / 32] (q4; exact binary16 values), none (f16).
     public let scales: [Float]
 
     public var shape: [Int] { [rows, columns] }
     /// Bytes the weights occupy (data + scales as stored on disk: fp32 for int8, binary16 for q4).
     public var storedBytes: Int { data.count + scales.count * (scheme == .int8 ? 4 : 2) }
+
+    /// The scales' base address for the C kernels (a valid dummy when there are none, as for f16).
+    func withScales<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        if scales.isEmpty {
+            var none: Float = 0
+            return try body(&none)
+        }
+        return try scales.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
 
     /// Wraps existing quantized data after checking its sizes and scales.
     public init(scheme: QuantScheme, rows: Int, columns: Int, data: QuantizedBytes, scales: [Float]) throws {
@@ -123,6 +150,8 @@ public struct QuantizedMatrix: Sendable {
                                           pq.assumingMemoryBound(to: Int8.self), sp)
                 }
             }
+        case .f16:
+            sc_f32_to_f16_array(pw, pq.assumingMemoryBound(to: UInt16.self), rows * columns)
         case .q4:
             var bits = [UInt16](repeating: 0, count: scales.count)
             bits.withUnsafeMutableBufferPointer { pb in
@@ -145,77 +174,12 @@ public struct QuantizedMatrix: Sendable {
     public func dequantized(device: Device) -> Tensor {
         let out = Tensor(zeros: [rows, columns])
         let po = out.contiguousPointer
-        scales.withUnsafeBufferPointer { ps in
-            let sp = ps.baseAddress!
+        withScales { sp in
             device.parallelFor(rows, costPerItem: columns) { r0, r1 in
                 sc_dequantize_rows(scheme.code, data.pointer, sp, Int32(columns), Int32(r0), Int32(r1),
                                    po + r0 * columns)
             }
         }
-        return out
-    }
-}
-
-extension Device {
-    /// Inputs with at most this many rows use the fused dequantize-and-dot kernel (each weight row is
-    /// read once for all inputs); more rows dequantize blocks of weight rows and call sgemm.
-    /// Chosen by measurement (docs/performance.md).
-    public static let quantizedGEMVMaxRows = 16
-
-    /// `nn.Linear` with quantized weights: `x[…, in] @ weight[out, in]ᵀ + bias[out]`.
-    /// Weights are dequantized on the fly (never materialised whole): per row for small inputs
-    /// (decode steps), per block of rows followed by sgemm for larger ones.
-    public func linear(_ x: Tensor, weight: QuantizedMatrix, bias: Tensor? = nil) throws -> Tensor {
-        let outF = weight.rows, inF = weight.columns
-        guard x.rank >= 1, x.shape[x.rank - 1] == inF else {
-            throw TensorError.shapeMismatch(op: "linear(quantized)", "input \(x.shape), weight \(weight.shape)")
-        }
-        if let bias, bias.shape != [outF] {
-            throw TensorError.shapeMismatch(op: "linear(quantized)", "bias \(bias.shape) for weight \(weight.shape)")
-        }
-        let xc = x.contiguous()
-        let rows = x.count / inF
-        let out = Tensor(zeros: Array(x.shape.dropLast()) + [outF])
-        if rows == 0 { return out }
-        let pc = out.contiguousPointer, px = UnsafePointer(xc.contiguousPointer)
-        var accumulate = false
-        if let bias {
-            let bc = bias.contiguous()
-            let src = bc.contiguousPointer
-            for r in 0..<rows { (pc + r * outF).update(from: src, count: outF) }
-            accumulate = true
-            withExtendedLifetime(bc.storage) {}
-        }
-        let code = weight.scheme.code
-        let qdata = weight.data.pointer
-        weight.scales.withUnsafeBufferPointer { ps in
-            let sp = ps.baseAddress!
-            if rows <= Device.quantizedGEMVMaxRows {
-                parallelFor(outF, costPerItem: inF * rows) { n0, n1 in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inF)
-                    defer { scratch.deallocate() }
-                    sc_qlinear_rows(code, qdata, sp, Int32(inF), Int32(n0), Int32(n1), px, Int32(rows), Int32(inF),
-                                    pc, Int32(outF), accumulate ? 1 : 0, scratch)
-                }
-            } else {
-                // Blocks of output rows: dequantize (threaded) into a scratch [block, in], then one sgemm
-                // C[:, n0..<n1] (+)= X · Wblockᵀ.
-                let block = max(16, min(outF, (1 << 20) / max(inF, 1)))  // ~4 MB of fp32 scratch
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * inF)
-                defer { scratch.deallocate() }
-                var n0 = 0
-                while n0 < outF {
-                    let n1 = min(outF, n0 + block)
-                    parallelFor(n1 - n0, costPerItem: inF) { r0, r1 in
-                        sc_dequantize_rows(code, qdata, sp, Int32(inF), Int32(n0 + r0), Int32(n0 + r1), scratch + r0 * inF)
-                    }
-                    gemm.sgemm(transA: false, transB: true, m: rows, n: n1 - n0, k: inF, alpha: 1, a: px, lda: inF,
-                               b: scratch, ldb: inF, beta: accumulate ? 1 : 0, c: pc + n0, ldc: outF)
-                    n0 = n1
-                }
-            }
-        }
-        withExtendedLifetime((xc.storage, weight.data)) {}
         return out
     }
 }

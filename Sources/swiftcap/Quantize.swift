@@ -8,8 +8,9 @@ struct Quantize: ParsableCommand {
         discussion: """
         Writes a safetensors file (naming convention: docs/performance.md). Rank-2 tensors with at least \
         --min-elements elements are the weight matrices that get quantized/pruned; other tensors stay F32 (F16 \
-        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does \
-        (dequantized), and its quantized matrices feed Device.linear(_:weight:bias:).
+        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does; \
+        GPT-2 (ClipCap, SmallCap, the concept decoder), CLIP and BLIP keep its int8/q4 matrices quantized in \
+        memory and run them with dequantize-on-the-fly kernels (`swiftcap bench quantized`, docs/performance.md).
         """)
 
     @Option(help: "Storage of weight matrices: f32, f16, int8 or q4 (default f32, e.g. when only pruning).")
@@ -74,16 +75,24 @@ struct BenchLinear: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linear", abstract: "Milliseconds per Device.linear call with fp32, int8 and q4 weights (random data).")
 
+    enum Layout: String, ExpressibleByArgument { case outIn = "out-in", inOut = "in-out" }
+    enum Kernel: String, ExpressibleByArgument { case best, portable }
+
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Timed repetitions per shape (median reported).") var runs = 21
     @Option(help: "Shapes as MxNxK (input rows x out features x in features), comma separated.")
-    var shapes = "1x3072x768,1x768x3072,1x50257x768,4x3072x768,50x3072x768,197x3072x768"
+    var shapes = "1x768x768,1x3072x768,1x768x3072,5x2304x768,1x50257x768,4x3072x768,50x3072x768,197x3072x768"
+    @Option(help: "Quantized weight layout: out-in (nn.Linear, scales per output) or in-out (GPT-2 Conv1D as stored, scales per input).")
+    var layout: Layout = .outIn
+    @Option(help: "Quantized kernels: best (AVX-512 where compiled in) or portable (plain C).") var kernel: Kernel = .best
 
     func run() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         let device = compute.device
-        print("backend: \(device.gemm.name)")
-        print("threads: \(device.threads); fused dequantize-dot kernel for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above")
+        let qk: QuantKernel = kernel == .best ? .best : .portable
+        print("backend: \(device.gemm.name)   threads: \(device.threads)   layout: \(layout.rawValue)   quantized kernels: \(kernel.rawValue)"
+              + (QuantKernel.hasVectorKernels ? " (AVX-512 compiled in)" : " (no AVX-512 in this build)"))
+        print("fused dequantize-dot kernels for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above; fp32 = dense [out, in] weights")
         print(pad("M x N x K", 18) + pad("fp32 ms", 10) + pad("int8 ms", 10) + pad("q4 ms", 10) + pad("int8 speed-up", 15)
               + pad("q4 speed-up", 13) + pad("weights MB f32/int8/q4", 26) + "max |err| int8 / q4 (vs fp32 output)")
         for spec in shapes.split(separator: ",") {
@@ -93,19 +102,26 @@ struct BenchLinear: ParsableCommand {
             var rng = SplitMix64(seed: 3)
             let x = Tensor((0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }, shape: [m, k])
             let w = Tensor((0..<(n * k)).map { _ in (rng.nextFloat() - 0.5) * 0.1 }, shape: [n, k])
-            let q8 = try QuantizedMatrix(quantizing: w, scheme: .int8, device: device)
-            let q4 = try QuantizedMatrix(quantizing: w, scheme: .q4, device: device)
+            let stored = layout == .outIn ? w : try w.transposed().contiguous()
+            let q8 = try QuantizedMatrix(quantizing: stored, scheme: .int8, device: device)
+            // q4 needs the stored matrix's columns to be a multiple of 32 (the quantizer falls back to int8 otherwise).
+            let q4 = QuantScheme.q4.supports(rows: stored.shape[0], columns: stored.shape[1])
+                ? try QuantizedMatrix(quantizing: stored, scheme: .q4, device: device) : nil
+            func run(_ q: QuantizedMatrix) throws -> Tensor {
+                layout == .outIn ? try device.linear(x, weight: q, kernel: qk) : try device.linear(x, weightInOut: q, kernel: qk)
+            }
             let ref = try device.linear(x, weight: w)
-            let e8 = try device.linear(x, weight: q8).maxAbsDifference(ref)
-            let e4 = try device.linear(x, weight: q4).maxAbsDifference(ref)
+            let e8 = try run(q8).maxAbsDifference(ref)
+            let e4 = try q4.map { try run($0).maxAbsDifference(ref) }
             let tf = try time { _ = try device.linear(x, weight: w) }
-            let t8 = try time { _ = try device.linear(x, weight: q8) }
-            let t4 = try time { _ = try device.linear(x, weight: q4) }
+            let t8 = try time { _ = try run(q8) }
+            let t4 = try q4.map { q in try time { _ = try run(q) } }
             let mb = { (b: Int) in String(format: "%.1f", Double(b) / 1e6) }
             print(pad("\(m)x\(n)x\(k)", 18) + pad(String(format: "%.3f", tf), 10) + pad(String(format: "%.3f", t8), 10)
-                  + pad(String(format: "%.3f", t4), 10) + pad(String(format: "%.2fx", tf / t8), 15) + pad(String(format: "%.2fx", tf / t4), 13)
-                  + pad("\(mb(n * k * 4)) / \(mb(q8.storedBytes)) / \(mb(q4.storedBytes))", 26)
-                  + String(format: "%.2e / %.2e", e8, e4))
+                  + pad(t4.map { String(format: "%.3f", $0) } ?? "–", 10) + pad(String(format: "%.2fx", tf / t8), 15)
+                  + pad(t4.map { String(format: "%.2fx", tf / $0) } ?? "–", 13)
+                  + pad("\(mb(n * k * 4)) / \(mb(q8.storedBytes)) / \(q4.map { mb($0.storedBytes) } ?? "–")", 26)
+                  + String(format: "%.2e / ", e8) + (e4.map { String(format: "%.2e", $0) } ?? "–"))
         }
     }
 

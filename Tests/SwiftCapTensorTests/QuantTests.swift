@@ -75,8 +75,9 @@ final class QuantTests: XCTestCase {
         for scheme in QuantScheme.allCases {
             let q = try QuantizedMatrix(quantizing: w, scheme: scheme, device: device)
             let wd = q.dequantized(device: device)
-            // 1 and 3 rows use the fused kernel, 2x9 and 40 rows the block-dequantize + sgemm path.
-            for shape in [[1, k], [3, k], [2, 9, k], [40, k]] {
+            // 1, 3 and 2x9 rows use the fused kernel, 70 and 2x40 rows the block-dequantize + sgemm path.
+            XCTAssertLessThan(Device.quantizedGEMVMaxRows, 70)
+            for shape in [[1, k], [3, k], [2, 9, k], [70, k], [2, 40, k]] {
                 let count = shape.reduce(1, *)
                 let x = Tensor((0..<count).map { _ in rng.nextFloat() * 2 - 1 }, shape: shape)
                 let yq = try device.linear(x, weight: q, bias: bias)
@@ -90,8 +91,11 @@ final class QuantTests: XCTestCase {
                     for o in 0..<n {
                         var bound: Float = 0
                         for c in 0..<k {
-                            let s = scheme == .int8 ? q.scales[o] : q.scales[o * (k / 32) + c / 32]
-                            bound += abs(xs[m * k + c]) * s / 2
+                            switch scheme {
+                            case .int8: bound += abs(xs[m * k + c]) * q.scales[o] / 2
+                            case .q4: bound += abs(xs[m * k + c]) * q.scales[o * (k / 32) + c / 32] / 2
+                            case .f16: bound += abs(xs[m * k + c] * w.scalars[o * k + c]) * 0x1p-11  // binary16 rounding
+                            }
                         }
                         XCTAssertLessThanOrEqual(abs(ys[m * n + o] - yf[m * n + o]), bound * 1.001 + 1e-5, "\(scheme) row \(m) out \(o)")
                     }
