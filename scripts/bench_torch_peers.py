@@ -43,7 +43,7 @@ import warnings
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A typical default-captioner prompt: concepts, <sep>, 3 retrieved captions, <bos> (about 45 tokens).
-EXAMPLE_PROMPT = ("[dog] [person] <x2> [frisbee] [grass] <sep> a man throwing a frisbee to a dog in a park <sep> "
+EXAMPLE_PROMPT = ("[dog] [person] <x2> [frisbee] <sep> a man throwing a frisbee to a dog in a park <sep> "
                   "two people playing with a dog on the grass <sep> a dog jumping to catch a frisbee in a field <sep> <bos>")
 
 
