@@ -14,6 +14,17 @@ struct BenchCaption: ParsableCommand {
     @Option(help: "Minimum number of timed captions (passes repeat until reached).") var minRuns = 20
     @Flag(help: "Print the table as JSON.") var json = false
     @Option(help: "Decoder: generative (default), retrieval or smollm2.") var decoder: CaptionDecoderKind = .generative
+    @Option(help: ArgumentHelp(
+        "Scaling mode: caption the photos in batches of N and report latency per photo, throughput and peak RSS.",
+        discussion: "The pipeline has no batched forward: a batch is N photos captioned one after another in one "
+            + "call (photos cycle when N exceeds their number). At least --batch-count batches and --min-runs photos are timed."))
+    var batch: Int?
+    @Option(help: "With --batch: the least number of timed batches.") var batchCount = 5
+
+    func validate() throws {
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
+        guard batchCount >= 1, minRuns >= 1, passes >= 0 else { throw ValidationError("--batch-count and --min-runs must be at least 1") }
+    }
 
     func run() throws {
         let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
@@ -25,6 +36,10 @@ struct BenchCaption: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         for w in captioner.warnings { printError("warning: \(w)") }
         for p in photos.prefix(3) { _ = try captioner.describe(imageAt: URL(fileURLWithPath: p)) }
+        if let batch {
+            try runBatches(batch, photos: photos, captioner: captioner, loadSeconds: loadSeconds)
+            return
+        }
         var samples: [StageTimings] = []
         var pass = 0
         while pass < passes || samples.count < minRuns {
@@ -63,5 +78,46 @@ struct BenchCaption: ParsableCommand {
         }
         print(String(format: "load %.2f s, peak RSS %.1f MB", loadSeconds, Double(peakRSSBytes()) / 1e6))
         for (name, url) in files { print(String(format: "%@ on disk: %.1f MB (%@)", name, Double(size(url)) / 1e6, url.lastPathComponent)) }
+    }
+
+    /// `--batch N`: timed batches of N photos, each captioned through the pipeline in turn.
+    func runBatches(_ n: Int, photos: [String], captioner: DefaultCaptioner, loadSeconds: Double) throws {
+        guard !photos.isEmpty else { throw ValidationError("no photos to caption") }
+        let batches = max(batchCount, (minRuns + n - 1) / n)
+        let rssBefore = peakRSSBytes()
+        var batchMs: [Double] = [], perPhoto: [StageTimings] = []
+        var next = 0
+        for _ in 0..<batches {
+            let urls = (0..<n).map { i in URL(fileURLWithPath: photos[(next + i) % photos.count]) }
+            next = (next + n) % photos.count
+            let t = DispatchTime.now().uptimeNanoseconds
+            var outputs: [CaptionOutput] = []
+            outputs.reserveCapacity(n)
+            for u in urls { outputs.append(try captioner.describe(imageAt: u)) }
+            batchMs.append(milliseconds(since: t))
+            perPhoto += outputs.map(\.timings)
+        }
+        guard let b = SampleStats(batchMs), let photo = SampleStats(perPhoto.map(\.total)) else { return }
+        let throughput = Double(n) / (b.median / 1e3)
+        let peak = peakRSSBytes()
+        if json {
+            let obj: [String: Any] = [
+                "batch": n, "batches": batches, "threads": compute.device.threads, "decoder": decoder.rawValue,
+                "batch_median_ms": b.median, "batch_p90_ms": b.p90, "ms_per_photo": b.median / Double(n),
+                "photo_median_ms": photo.median, "photo_p90_ms": photo.p90, "photos_per_second": throughput,
+                "peak_rss_bytes": peak, "peak_rss_bytes_before_batches": rssBefore, "load_seconds": loadSeconds,
+                "load_average": loadAverage(),
+            ]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("default captioner (\(decoder.rawValue) decoder), batches of \(n) photos (captioned one after another; no batched forward), "
+              + "\(batches) batches, threads \(compute.device.threads)")
+        print(String(format: "batch: median %.1f ms, p90 %.1f ms   per photo: %.1f ms (batch median / %d); single-photo median %.1f, p90 %.1f",
+                     b.median, b.p90, b.median / Double(n), n, photo.median, photo.p90))
+        print(String(format: "throughput %.2f photos/s   peak RSS %.1f MB (%.1f MB before the timed batches)   load average %@",
+                     throughput, Double(peak) / 1e6, Double(rssBefore) / 1e6,
+                     loadAverage().map { String(format: "%.2f", $0) }.joined(separator: " ")))
     }
 }
