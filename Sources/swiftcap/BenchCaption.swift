@@ -20,10 +20,16 @@ struct BenchCaption: ParsableCommand {
             + "call (photos cycle when N exceeds their number). At least --batch-count batches and --min-runs photos are timed."))
     var batch: Int?
     @Option(help: "With --batch: the least number of timed batches.") var batchCount = 5
+    @Option(help: ArgumentHelp(
+        "With --batch: caption each batch on K workers at once, each with its own captioner and --threads / K threads "
+            + "(throughput mode; the models are loaded K times).", valueName: "K"))
+    var concurrent = 1
 
     func validate() throws {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
         guard batchCount >= 1, minRuns >= 1, passes >= 0 else { throw ValidationError("--batch-count and --min-runs must be at least 1") }
+        guard concurrent >= 1 else { throw ValidationError("--concurrent must be at least 1") }
+        if concurrent > 1 && batch == nil { throw ValidationError("--concurrent needs --batch") }
     }
 
     func run() throws {
@@ -31,13 +37,19 @@ struct BenchCaption: ParsableCommand {
         let photos = try expandImageInputs(inputs.isEmpty ? [paths.sharedFile("eval/coco-dev/images").path] : inputs,
                                            recursive: false)
         let loadStart = Date()
-        let captioner = try DefaultCaptioner(paths: paths, device: compute.device, decoderKind: decoder,
-                                             model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()))
+        // With --concurrent K each worker gets its own captioner on threads / K threads.
+        let workerDevice = concurrent > 1 ? Device(threads: max(1, compute.device.threads / concurrent)) : compute.device
+        let captioners = try (0..<concurrent).map { _ in
+            try DefaultCaptioner(paths: paths, device: workerDevice, decoderKind: decoder,
+                                 model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()))
+        }
+        let captioner = captioners[0]
         let loadSeconds = Date().timeIntervalSince(loadStart)
         for w in captioner.warnings { printError("warning: \(w)") }
         for p in photos.prefix(3) { _ = try captioner.describe(imageAt: URL(fileURLWithPath: p)) }
         if let batch {
-            try runBatches(batch, photos: photos, captioner: captioner, loadSeconds: loadSeconds)
+            for c in captioners.dropFirst() { for p in photos.prefix(3) { _ = try c.describe(imageAt: URL(fileURLWithPath: p)) } }
+            try runBatches(batch, photos: photos, captioners: captioners, loadSeconds: loadSeconds)
             return
         }
         var samples: [StageTimings] = []
@@ -81,7 +93,7 @@ struct BenchCaption: ParsableCommand {
     }
 
     /// `--batch N`: timed batches of N photos, each captioned through the pipeline in turn.
-    func runBatches(_ n: Int, photos: [String], captioner: DefaultCaptioner, loadSeconds: Double) throws {
+    func runBatches(_ n: Int, photos: [String], captioners: [DefaultCaptioner], loadSeconds: Double) throws {
         guard !photos.isEmpty else { throw ValidationError("no photos to caption") }
         let batches = max(batchCount, (minRuns + n - 1) / n)
         let rssBefore = peakRSSBytes()
@@ -91,9 +103,7 @@ struct BenchCaption: ParsableCommand {
             let urls = (0..<n).map { i in URL(fileURLWithPath: photos[(next + i) % photos.count]) }
             next = (next + n) % photos.count
             let t = DispatchTime.now().uptimeNanoseconds
-            var outputs: [CaptionOutput] = []
-            outputs.reserveCapacity(n)
-            for u in urls { outputs.append(try captioner.describe(imageAt: u)) }
+            let outputs = try captionBatch(urls, captioners: captioners)
             batchMs.append(milliseconds(since: t))
             perPhoto += outputs.map(\.timings)
         }
@@ -103,6 +113,7 @@ struct BenchCaption: ParsableCommand {
         if json {
             let obj: [String: Any] = [
                 "batch": n, "batches": batches, "threads": compute.device.threads, "decoder": decoder.rawValue,
+                "concurrent": captioners.count, "threads_per_worker": captioners[0].device.threads,
                 "batch_median_ms": b.median, "batch_p90_ms": b.p90, "ms_per_photo": b.median / Double(n),
                 "photo_median_ms": photo.median, "photo_p90_ms": photo.p90, "photos_per_second": throughput,
                 "peak_rss_bytes": peak, "peak_rss_bytes_before_batches": rssBefore, "load_seconds": loadSeconds,
@@ -112,12 +123,37 @@ struct BenchCaption: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("default captioner (\(decoder.rawValue) decoder), batches of \(n) photos (captioned one after another; no batched forward), "
-              + "\(batches) batches, threads \(compute.device.threads)")
+        print("default captioner (\(decoder.rawValue) decoder), batches of \(n) photos (no batched forward: each photo runs the whole pipeline), "
+              + "\(batches) batches, threads \(compute.device.threads)"
+              + (captioners.count > 1 ? ", \(captioners.count) concurrent workers of \(captioners[0].device.threads) thread(s)" : ""))
         print(String(format: "batch: median %.1f ms, p90 %.1f ms   per photo: %.1f ms (batch median / %d); single-photo median %.1f, p90 %.1f",
                      b.median, b.p90, b.median / Double(n), n, photo.median, photo.p90))
         print(String(format: "throughput %.2f photos/s   peak RSS %.1f MB (%.1f MB before the timed batches)   load average %@",
                      throughput, Double(peak) / 1e6, Double(rssBefore) / 1e6,
                      loadAverage().map { String(format: "%.2f", $0) }.joined(separator: " ")))
+    }
+
+    /// Captions `urls` in order with one captioner, or split round-robin over several running at once.
+    func captionBatch(_ urls: [URL], captioners: [DefaultCaptioner]) throws -> [CaptionOutput] {
+        if captioners.count == 1 { return try urls.map { try captioners[0].describe(imageAt: $0) } }
+        let results = BatchResults(count: urls.count)
+        DispatchQueue.concurrentPerform(iterations: captioners.count) { w in
+            for i in stride(from: w, to: urls.count, by: captioners.count) {
+                results.set(i, Result { try captioners[w].describe(imageAt: urls[i]) })
+            }
+        }
+        return try results.values().map { try $0.get() }
+    }
+}
+
+/// Per-photo results written by concurrent workers (each index by one worker), read after they finish.
+final class BatchResults: @unchecked Sendable {
+    private var slots: [Result<CaptionOutput, Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<CaptionOutput, Error>) { lock.lock(); slots[i] = r; lock.unlock() }
+    func values() throws -> [Result<CaptionOutput, Error>] {
+        lock.lock(); defer { lock.unlock() }
+        return try slots.map { guard let r = $0 else { throw ValidationError("a worker left a photo uncaptioned") }; return r }
     }
 }
