@@ -123,27 +123,6 @@ void sc_dequantize_rows(int scheme, const void *q, const float *scales, int cols
     for (int r = r0; r < r1; r++) dequant_row(scheme, q, scales, cols, r, out + (size_t)(r - r0) * cols);
 }
 
-static float dot(const float *a, const float *b, int n) {
-#if defined(__clang__)
-#pragma clang fp reassociate(on)
-#endif
-    float acc = 0.0f;
-    for (int i = 0; i < n; i++) acc += a[i] * b[i];
-    return acc;
-}
-
-void sc_qlinear_rows(int scheme, const void *q, const float *scales, int K, int n0, int n1,
-                     const float *x, int M, int ldx, float *y, int ldy, int accumulate, float *scratch) {
-    for (int n = n0; n < n1; n++) {
-        dequant_row(scheme, q, scales, K, n, scratch);
-        for (int m = 0; m < M; m++) {
-            float v = dot(x + (size_t)m * ldx, scratch, K);
-            float *dst = y + (size_t)m * ldy + n;
-            *dst = accumulate ? *dst + v : v;
-        }
-    }
-}
-
 void sc_f32_to_f16_array(const float *src, uint16_t *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = sc_f32_to_f16(src[i]);
 }
@@ -189,4 +168,245 @@ void sc_prune_magnitude(float *w, size_t n, size_t drop, float *scratch) {
         if (a < threshold) w[i] = 0.0f;
         else if (a == threshold && ties > 0) { w[i] = 0.0f; ties--; }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused dequantize-and-dot kernels for few input rows. Weights are converted to fp32 in registers and
+// multiplied with fp32 inputs (no activation quantization), so the result equals the product with the
+// dequantized matrix up to fp32 rounding.
+
+int sc_quant_has_vector_kernels(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static inline float q4_value(const uint8_t *row, int c) {
+    // Element c of a q4 row: group c / 32, byte (c % 32) % 16, low nibble for the first 16 elements.
+    const uint8_t b = row[(c >> 5) * 16 + (c & 15)];
+    return (float)((int)((c & 16) ? (b >> 4) : (b & 15)) - 8);
+}
+
+static void qgemv_nk_portable(int scheme, const void *q, const float *scales, int K, int n0, int n1,
+                              const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    for (int n = n0; n < n1; n++) {
+        for (int m = 0; m < M; m++) {
+            const float *xr = x + (size_t)m * ldx;
+            float sum = 0.0f;
+            if (scheme == SC_QUANT_INT8) {
+                const int8_t *qr = (const int8_t *)q + (size_t)n * K;
+                for (int k = 0; k < K; k++) sum += xr[k] * (float)qr[k];
+                sum *= scales[n];
+            } else {
+                const int G = K / SC_QUANT_Q4_GROUP;
+                const uint8_t *qr = (const uint8_t *)q + (size_t)n * (K / 2);
+                for (int g = 0; g < G; g++) {
+                    const uint8_t *b = qr + g * 16;
+                    const float *xg = xr + g * 32;
+                    float gs = 0.0f;
+                    for (int j = 0; j < 16; j++)
+                        gs += xg[j] * (float)((int)(b[j] & 15) - 8) + xg[16 + j] * (float)((int)(b[j] >> 4) - 8);
+                    sum += gs * scales[(size_t)n * G + g];
+                }
+            }
+            float *dst = y + (size_t)m * ldy + n;
+            *dst = accumulate ? *dst + sum : sum;
+        }
+    }
+}
+
+static void qgemv_kn_portable(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
+                              const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    const int G = N / SC_QUANT_Q4_GROUP;
+    for (int m = 0; m < M; m++) {
+        float *yr = y + (size_t)m * ldy;
+        const float *xr = x + (size_t)m * ldx;
+        if (!accumulate) for (int n = n0; n < n1; n++) yr[n] = 0.0f;
+        for (int k = 0; k < K; k++) {
+            if (scheme == SC_QUANT_INT8) {
+                const int8_t *qr = (const int8_t *)q + (size_t)k * N;
+                const float c = xr[k] * scales[k];
+                for (int n = n0; n < n1; n++) yr[n] += c * (float)qr[n];
+            } else {
+                const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
+                for (int n = n0; n < n1; n++) yr[n] += xr[k] * scales[(size_t)k * G + (n >> 5)] * q4_value(qr, n);
+            }
+        }
+    }
+}
+
+#if defined(__AVX512F__)
+static inline __m512 i8x16_to_ps(const int8_t *p) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+
+/// 16 bytes of a q4 group -> elements 0..15 (*lo) and 16..31 (*hi) as floats q (not yet scaled).
+static inline void q4x32_to_ps(const uint8_t *p, __m512 *lo, __m512 *hi) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
+    const __m512i eight = _mm512_set1_epi32(8);
+    *lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(b, mask)), eight));
+    *hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(b, 4), mask)), eight));
+}
+
+/// [out, in] layout, 4 weight rows n..n+3 against MR (1..4) input rows; K tail handled in scalar.
+static inline __attribute__((always_inline))
+void nk_block(int scheme, const void *q, const float *scales, int K, int n, const float *x, int ldx, int MR,
+              float *y, int ldy, int accumulate) {
+    __m512 acc[4][4];
+    for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    float tail[4][4] = {{0}};
+    if (scheme == SC_QUANT_INT8) {
+        const int8_t *qb = (const int8_t *)q + (size_t)n * K;
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            __m512 xv[4];
+            for (int j = 0; j < MR; j++) xv[j] = _mm512_loadu_ps(x + (size_t)j * ldx + k);
+            for (int i = 0; i < 4; i++) {
+                const __m512 w = i8x16_to_ps(qb + (size_t)i * K + k);
+                for (int j = 0; j < MR; j++) acc[i][j] = _mm512_fmadd_ps(w, xv[j], acc[i][j]);
+            }
+        }
+        for (; k < K; k++)
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < MR; j++) tail[i][j] += x[(size_t)j * ldx + k] * (float)qb[(size_t)i * K + k];
+        for (int i = 0; i < 4; i++) {
+            const float s = scales[n + i];
+            for (int j = 0; j < MR; j++) {
+                const float v = (_mm512_reduce_add_ps(acc[i][j]) + tail[i][j]) * s;
+                float *dst = y + (size_t)j * ldy + n + i;
+                *dst = accumulate ? *dst + v : v;
+            }
+        }
+    } else {
+        const int G = K / SC_QUANT_Q4_GROUP;
+        const uint8_t *qb = (const uint8_t *)q + (size_t)n * (K / 2);
+        for (int g = 0; g < G; g++) {
+            __m512 xlo[4], xhi[4];
+            for (int j = 0; j < MR; j++) {
+                xlo[j] = _mm512_loadu_ps(x + (size_t)j * ldx + g * 32);
+                xhi[j] = _mm512_loadu_ps(x + (size_t)j * ldx + g * 32 + 16);
+            }
+            for (int i = 0; i < 4; i++) {
+                __m512 lo, hi;
+                q4x32_to_ps(qb + (size_t)i * (K / 2) + g * 16, &lo, &hi);
+                const __m512 s = _mm512_set1_ps(scales[(size_t)(n + i) * G + g]);
+                lo = _mm512_mul_ps(lo, s);
+                hi = _mm512_mul_ps(hi, s);
+                for (int j = 0; j < MR; j++) {
+                    acc[i][j] = _mm512_fmadd_ps(lo, xlo[j], acc[i][j]);
+                    acc[i][j] = _mm512_fmadd_ps(hi, xhi[j], acc[i][j]);
+                }
+            }
+        }
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < MR; j++) {
+                const float v = _mm512_reduce_add_ps(acc[i][j]);
+                float *dst = y + (size_t)j * ldy + n + i;
+                *dst = accumulate ? *dst + v : v;
+            }
+    }
+}
+
+/// [in, out] layout: output columns nb..nb+63 for MR (1..4) input rows, all K.
+static inline __attribute__((always_inline))
+void kn_block(int scheme, const void *q, const float *scales, int K, int N, int nb, const float *x, int ldx, int MR,
+              float *y, int ldy, int accumulate) {
+    __m512 acc[4][4];
+    for (int j = 0; j < 4; j++) for (int v = 0; v < 4; v++) acc[j][v] = _mm512_setzero_ps();
+    if (scheme == SC_QUANT_INT8) {
+        for (int k = 0; k < K; k++) {
+            const int8_t *qr = (const int8_t *)q + (size_t)k * N + nb;
+            __m512 w[4];
+            for (int v = 0; v < 4; v++) w[v] = i8x16_to_ps(qr + 16 * v);
+            const float s = scales[k];
+            for (int j = 0; j < MR; j++) {
+                const __m512 c = _mm512_set1_ps(x[(size_t)j * ldx + k] * s);
+                for (int v = 0; v < 4; v++) acc[j][v] = _mm512_fmadd_ps(w[v], c, acc[j][v]);
+            }
+        }
+    } else {
+        const int G = N / SC_QUANT_Q4_GROUP, g0 = nb / SC_QUANT_Q4_GROUP;
+        for (int k = 0; k < K; k++) {
+            const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2) + nb / 2;
+            __m512 w[4];
+            q4x32_to_ps(qr, &w[0], &w[1]);
+            q4x32_to_ps(qr + 16, &w[2], &w[3]);
+            const float s0 = scales[(size_t)k * G + g0], s1 = scales[(size_t)k * G + g0 + 1];
+            for (int j = 0; j < MR; j++) {
+                const float xv = x[(size_t)j * ldx + k];
+                const __m512 c0 = _mm512_set1_ps(xv * s0), c1 = _mm512_set1_ps(xv * s1);
+                acc[j][0] = _mm512_fmadd_ps(w[0], c0, acc[j][0]);
+                acc[j][1] = _mm512_fmadd_ps(w[1], c0, acc[j][1]);
+                acc[j][2] = _mm512_fmadd_ps(w[2], c1, acc[j][2]);
+                acc[j][3] = _mm512_fmadd_ps(w[3], c1, acc[j][3]);
+            }
+        }
+    }
+    for (int j = 0; j < MR; j++)
+        for (int v = 0; v < 4; v++) {
+            float *dst = y + (size_t)j * ldy + nb + 16 * v;
+            __m512 r = acc[j][v];
+            if (accumulate) r = _mm512_add_ps(r, _mm512_loadu_ps(dst));
+            _mm512_storeu_ps(dst, r);
+        }
+}
+
+static void qgemv_nk_avx512(int scheme, const void *q, const float *scales, int K, int n0, int n1,
+                            const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    int n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        for (int m0 = 0; m0 < M; m0 += 4) {
+            const float *xm = x + (size_t)m0 * ldx;
+            float *ym = y + (size_t)m0 * ldy;
+            switch (M - m0 >= 4 ? 4 : M - m0) {
+            case 1: nk_block(scheme, q, scales, K, n, xm, ldx, 1, ym, ldy, accumulate); break;
+            case 2: nk_block(scheme, q, scales, K, n, xm, ldx, 2, ym, ldy, accumulate); break;
+            case 3: nk_block(scheme, q, scales, K, n, xm, ldx, 3, ym, ldy, accumulate); break;
+            default: nk_block(scheme, q, scales, K, n, xm, ldx, 4, ym, ldy, accumulate); break;
+            }
+        }
+    }
+    if (n < n1) qgemv_nk_portable(scheme, q, scales, K, n, n1, x, M, ldx, y, ldy, accumulate);
+}
+
+static void qgemv_kn_avx512(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
+                            const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    int nb = n0;
+    // The q4 block spans two whole groups, so it must start on a group boundary.
+    if (scheme == SC_QUANT_INT8 || nb % SC_QUANT_Q4_GROUP == 0) {
+        for (; nb + 64 <= n1; nb += 64) {
+            for (int m0 = 0; m0 < M; m0 += 4) {
+                const float *xm = x + (size_t)m0 * ldx;
+                float *ym = y + (size_t)m0 * ldy;
+                switch (M - m0 >= 4 ? 4 : M - m0) {
+                case 1: kn_block(scheme, q, scales, K, N, nb, xm, ldx, 1, ym, ldy, accumulate); break;
+                case 2: kn_block(scheme, q, scales, K, N, nb, xm, ldx, 2, ym, ldy, accumulate); break;
+                case 3: kn_block(scheme, q, scales, K, N, nb, xm, ldx, 3, ym, ldy, accumulate); break;
+                default: kn_block(scheme, q, scales, K, N, nb, xm, ldx, 4, ym, ldy, accumulate); break;
+                }
+            }
+        }
+    }
+    if (nb < n1) qgemv_kn_portable(scheme, q, scales, K, N, nb, n1, x, M, ldx, y, ldy, accumulate);
+}
+#endif
+
+void sc_qgemv_nk(int scheme, const void *q, const float *scales, int K, int n0, int n1,
+                 const float *x, int M, int ldx, float *y, int ldy, int accumulate, int portable) {
+#if defined(__AVX512F__)
+    if (!portable) { qgemv_nk_avx512(scheme, q, scales, K, n0, n1, x, M, ldx, y, ldy, accumulate); return; }
+#endif
+    (void)portable;
+    qgemv_nk_portable(scheme, q, scales, K, n0, n1, x, M, ldx, y, ldy, accumulate);
+}
+
+void sc_qgemv_kn(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
+                 const float *x, int M, int ldx, float *y, int ldy, int accumulate, int portable) {
+#if defined(__AVX512F__)
+    if (!portable) { qgemv_kn_avx512(scheme, q, scales, K, N, n0, n1, x, M, ldx, y, ldy, accumulate); return; }
+#endif
+    (void)portable;
+    qgemv_kn_portable(scheme, q, scales, K, N, n0, n1, x, M, ldx, y, ldy, accumulate);
 }

@@ -55,7 +55,8 @@ public enum Checkpoint {
         let file = try MappedFile(url: url)
         switch try format(of: file) {
         case .safetensors:
-            // Files written by `swiftcap quantize` read back dequantized (QuantizedCheckpoint).
+            // Files written by `swiftcap quantize` read back through QuantizedCheckpoint: models that bind
+            // LinearWeight keep int8/q4 matrices quantized; plain tensor reads get them dequantized.
             let st = try SafetensorsFile(file: file)
             return QuantizedCheckpoint.isQuantized(st) ? try QuantizedCheckpoint(file: st) : st
         case .gguf: return try GGUFFile(file: file)

@@ -151,3 +151,20 @@ extension Weights {
         return m
     }
 }
+
+extension Weights {
+    /// An `nn.Linear` weight [out, in] as the layer will hold it: quantized (borrowed from the file
+    /// mapping) when the checkpoint stores it int8/q4, dense fp32 otherwise.
+    public func linearWeight(_ name: String, out: Int, in inF: Int) throws -> LinearWeight {
+        if let m = try quantizedMatrix(name, shape: [out, inF]) { return .quantized(m) }
+        return .dense(try tensor(name, shape: [out, inF]))
+    }
+
+    /// A GPT-2 `Conv1D` weight stored [in, out]: kept quantized in that layout when the checkpoint
+    /// stores it int8/q4 (scales per input row), otherwise a dense contiguous [out, in] copy (the
+    /// layout the fp32 small-row kernel streams).
+    public func conv1DWeight(_ name: String, in inF: Int, out: Int) throws -> LinearWeight {
+        if let m = try quantizedMatrix(name, shape: [inF, out]) { return .quantizedInOut(m) }
+        return .dense(try tensor(name, shape: [inF, out]).transposed().contiguous())
+    }
+}

@@ -160,13 +160,13 @@ public struct BLIPVisionEncoder: Sendable {
             let l = v.pp("encoder.layers").pp(i)
             return CLIPEncoderLayer(
                 ln1Weight: try l.tensor("layer_norm1.weight", shape: [d]), ln1Bias: try l.tensor("layer_norm1.bias", shape: [d]),
-                qkvWeight: try l.tensor("self_attn.qkv.weight", shape: [3 * d, d]),
+                qkvWeight: try l.linearWeight("self_attn.qkv.weight", out: 3 * d, in: d),
                 qkvBias: try l.tensor("self_attn.qkv.bias", shape: [3 * d]),
-                outWeight: try l.tensor("self_attn.projection.weight", shape: [d, d]),
+                outWeight: try l.linearWeight("self_attn.projection.weight", out: d, in: d),
                 outBias: try l.tensor("self_attn.projection.bias", shape: [d]),
                 ln2Weight: try l.tensor("layer_norm2.weight", shape: [d]), ln2Bias: try l.tensor("layer_norm2.bias", shape: [d]),
-                fc1Weight: try l.tensor("mlp.fc1.weight", shape: [inner, d]), fc1Bias: try l.tensor("mlp.fc1.bias", shape: [inner]),
-                fc2Weight: try l.tensor("mlp.fc2.weight", shape: [d, inner]), fc2Bias: try l.tensor("mlp.fc2.bias", shape: [d]))
+                fc1Weight: try l.linearWeight("mlp.fc1.weight", out: inner, in: d), fc1Bias: try l.tensor("mlp.fc1.bias", shape: [inner]),
+                fc2Weight: try l.linearWeight("mlp.fc2.weight", out: d, in: inner), fc2Bias: try l.tensor("mlp.fc2.bias", shape: [d]))
         }
         postLNWeight = try v.tensor("post_layernorm.weight", shape: [d])
         postLNBias = try v.tensor("post_layernorm.bias", shape: [d])
@@ -194,18 +194,19 @@ public struct BLIPVisionEncoder: Sendable {
 
 /// One post-norm BERT attention block (`self.{query,key,value}`, `output.{dense,LayerNorm}`).
 struct BLIPAttentionBlock: Sendable {
-    var qWeight, qBias: Tensor        // [d, d]
-    var kWeight, kBias: Tensor        // [d, in]
-    var vWeight, vBias: Tensor        // [d, in]
-    var outWeight, outBias: Tensor    // [d, d]
+    // Linear weights: fp32 or, from an int8/q4 checkpoint, quantized in memory (`LinearWeight`).
+    var qWeight: LinearWeight; var qBias: Tensor        // [d, d], [d]
+    var kWeight: LinearWeight; var kBias: Tensor        // [d, in], [d]
+    var vWeight: LinearWeight; var vBias: Tensor        // [d, in], [d]
+    var outWeight: LinearWeight; var outBias: Tensor    // [d, d], [d]
     var lnWeight, lnBias: Tensor
 
     init(_ w: Weights, width d: Int, keyWidth k: Int) throws {
         let s = w.pp("self"), o = w.pp("output")
-        qWeight = try s.tensor("query.weight", shape: [d, d]); qBias = try s.tensor("query.bias", shape: [d])
-        kWeight = try s.tensor("key.weight", shape: [d, k]); kBias = try s.tensor("key.bias", shape: [d])
-        vWeight = try s.tensor("value.weight", shape: [d, k]); vBias = try s.tensor("value.bias", shape: [d])
-        outWeight = try o.tensor("dense.weight", shape: [d, d]); outBias = try o.tensor("dense.bias", shape: [d])
+        qWeight = try s.linearWeight("query.weight", out: d, in: d); qBias = try s.tensor("query.bias", shape: [d])
+        kWeight = try s.linearWeight("key.weight", out: d, in: k); kBias = try s.tensor("key.bias", shape: [d])
+        vWeight = try s.linearWeight("value.weight", out: d, in: k); vBias = try s.tensor("value.bias", shape: [d])
+        outWeight = try o.linearWeight("dense.weight", out: d, in: d); outBias = try o.tensor("dense.bias", shape: [d])
         lnWeight = try o.tensor("LayerNorm.weight", shape: [d]); lnBias = try o.tensor("LayerNorm.bias", shape: [d])
     }
 }
@@ -213,8 +214,8 @@ struct BLIPAttentionBlock: Sendable {
 struct BLIPTextLayer: Sendable {
     var attention: BLIPAttentionBlock
     var cross: BLIPAttentionBlock
-    var interWeight, interBias: Tensor   // [inner, d]
-    var outWeight, outBias: Tensor       // [d, inner]
+    var interWeight: LinearWeight; var interBias: Tensor   // [inner, d], [inner]
+    var outWeight: LinearWeight; var outBias: Tensor       // [d, inner], [d]
     var lnWeight, lnBias: Tensor
 }
 
@@ -231,12 +232,13 @@ public struct BLIPState: Sendable {
 /// embeddings), bias}`): causal post-norm layers with cross-attention to the image embeddings.
 public struct BLIPTextDecoder: Sendable {
     public let config: BLIPTextConfig
-    let wordEmbeddings: Tensor      // [vocab, d]
-    let positionEmbeddings: Tensor  // [positions, d]
+    let wordEmbeddings: LinearWeight      // [vocab, d] (fp32 or quantized per row)
+    let positionEmbeddings: LinearWeight  // [positions, d]
     let embLNWeight, embLNBias: Tensor
     let layers: [BLIPTextLayer]
-    let transformWeight, transformBias, transformLNWeight, transformLNBias: Tensor
-    let outputWeight: Tensor        // [vocab, d]
+    let transformWeight: LinearWeight     // [d, d]
+    let transformBias, transformLNWeight, transformLNBias: Tensor
+    let outputWeight: LinearWeight        // [vocab, d]
     let outputBias: Tensor          // [vocab]
     let activation: Activation
 
@@ -245,8 +247,8 @@ public struct BLIPTextDecoder: Sendable {
         self.config = config
         let d = config.hiddenSize, v = config.vocabSize, inner = config.intermediateSize
         let e = w.pp("bert.embeddings")
-        wordEmbeddings = try e.tensor("word_embeddings.weight", shape: [v, d])
-        positionEmbeddings = try e.tensor("position_embeddings.weight", shape: [config.maxPositionEmbeddings, d])
+        wordEmbeddings = try e.linearWeight("word_embeddings.weight", out: v, in: d)
+        positionEmbeddings = try e.linearWeight("position_embeddings.weight", out: config.maxPositionEmbeddings, in: d)
         embLNWeight = try e.tensor("LayerNorm.weight", shape: [d])
         embLNBias = try e.tensor("LayerNorm.bias", shape: [d])
         layers = try (0..<config.numHiddenLayers).map { i in
@@ -254,19 +256,19 @@ public struct BLIPTextDecoder: Sendable {
             return BLIPTextLayer(
                 attention: try BLIPAttentionBlock(l.pp("attention"), width: d, keyWidth: d),
                 cross: try BLIPAttentionBlock(l.pp("crossattention"), width: d, keyWidth: config.encoderHiddenSize),
-                interWeight: try l.tensor("intermediate.dense.weight", shape: [inner, d]),
+                interWeight: try l.linearWeight("intermediate.dense.weight", out: inner, in: d),
                 interBias: try l.tensor("intermediate.dense.bias", shape: [inner]),
-                outWeight: try l.tensor("output.dense.weight", shape: [d, inner]),
+                outWeight: try l.linearWeight("output.dense.weight", out: d, in: inner),
                 outBias: try l.tensor("output.dense.bias", shape: [d]),
                 lnWeight: try l.tensor("output.LayerNorm.weight", shape: [d]),
                 lnBias: try l.tensor("output.LayerNorm.bias", shape: [d]))
         }
         let p = w.pp("cls.predictions")
-        transformWeight = try p.tensor("transform.dense.weight", shape: [d, d])
+        transformWeight = try p.linearWeight("transform.dense.weight", out: d, in: d)
         transformBias = try p.tensor("transform.dense.bias", shape: [d])
         transformLNWeight = try p.tensor("transform.LayerNorm.weight", shape: [d])
         transformLNBias = try p.tensor("transform.LayerNorm.bias", shape: [d])
-        outputWeight = p.contains("decoder.weight") ? try p.tensor("decoder.weight", shape: [v, d]) : wordEmbeddings
+        outputWeight = p.contains("decoder.weight") ? try p.linearWeight("decoder.weight", out: v, in: d) : wordEmbeddings
         outputBias = p.contains("bias") ? try p.tensor("bias", shape: [v]) : try p.tensor("decoder.bias", shape: [v])
         activation = Activation(configName: config.hiddenAct) ?? .gelu
     }

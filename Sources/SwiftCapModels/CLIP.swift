@@ -213,26 +213,32 @@ public struct CLIPConfig: Sendable, Equatable {
 /// `h += out(attn(ln1(h)))`, `h += fc2(act(fc1(ln2(h))))`. q/k/v are held fused as [3d, d].
 struct CLIPEncoderLayer: Sendable {
     var ln1Weight, ln1Bias: Tensor
-    var qkvWeight, qkvBias: Tensor    // [3d, d], [3d]
-    var outWeight, outBias: Tensor    // [d, d], [d]
+    // Linear weights are fp32 or, from an int8/q4 checkpoint, quantized in memory (see `LinearWeight`).
+    var qkvWeight: LinearWeight       // [3d, d]
+    var qkvBias: Tensor               // [3d]
+    var outWeight: LinearWeight       // [d, d]
+    var outBias: Tensor               // [d]
     var ln2Weight, ln2Bias: Tensor
-    var fc1Weight, fc1Bias: Tensor    // [inner, d], [inner]
-    var fc2Weight, fc2Bias: Tensor    // [d, inner], [d]
+    var fc1Weight: LinearWeight       // [inner, d]
+    var fc1Bias: Tensor               // [inner]
+    var fc2Weight: LinearWeight       // [d, inner]
+    var fc2Bias: Tensor               // [d]
 
     /// Hugging Face names under `encoder.layers.N`.
     init(huggingFace w: Weights, width d: Int, inner: Int, device: Device) throws {
         ln1Weight = try w.tensor("layer_norm1.weight", shape: [d])
         ln1Bias = try w.tensor("layer_norm1.bias", shape: [d])
         let a = w.pp("self_attn")
-        qkvWeight = try device.concat(["q_proj", "k_proj", "v_proj"].map { try a.tensor("\($0).weight", shape: [d, d]) }, dim: 0)
+        qkvWeight = try LinearWeight.concatenatingOutputs(["q_proj", "k_proj", "v_proj"].map { try a.linearWeight("\($0).weight", out: d, in: d) },
+                                                          device: device)
         qkvBias = try device.concat(["q_proj", "k_proj", "v_proj"].map { try a.tensor("\($0).bias", shape: [d]) }, dim: 0)
-        outWeight = try a.tensor("out_proj.weight", shape: [d, d])
+        outWeight = try a.linearWeight("out_proj.weight", out: d, in: d)
         outBias = try a.tensor("out_proj.bias", shape: [d])
         ln2Weight = try w.tensor("layer_norm2.weight", shape: [d])
         ln2Bias = try w.tensor("layer_norm2.bias", shape: [d])
-        fc1Weight = try w.tensor("mlp.fc1.weight", shape: [inner, d])
+        fc1Weight = try w.linearWeight("mlp.fc1.weight", out: inner, in: d)
         fc1Bias = try w.tensor("mlp.fc1.bias", shape: [inner])
-        fc2Weight = try w.tensor("mlp.fc2.weight", shape: [d, inner])
+        fc2Weight = try w.linearWeight("mlp.fc2.weight", out: d, in: inner)
         fc2Bias = try w.tensor("mlp.fc2.bias", shape: [d])
     }
 
@@ -240,15 +246,15 @@ struct CLIPEncoderLayer: Sendable {
     init(openAI w: Weights, width d: Int, inner: Int) throws {
         ln1Weight = try w.tensor("ln_1.weight", shape: [d])
         ln1Bias = try w.tensor("ln_1.bias", shape: [d])
-        qkvWeight = try w.tensor("attn.in_proj_weight", shape: [3 * d, d])
+        qkvWeight = try w.linearWeight("attn.in_proj_weight", out: 3 * d, in: d)
         qkvBias = try w.tensor("attn.in_proj_bias", shape: [3 * d])
-        outWeight = try w.tensor("attn.out_proj.weight", shape: [d, d])
+        outWeight = try w.linearWeight("attn.out_proj.weight", out: d, in: d)
         outBias = try w.tensor("attn.out_proj.bias", shape: [d])
         ln2Weight = try w.tensor("ln_2.weight", shape: [d])
         ln2Bias = try w.tensor("ln_2.bias", shape: [d])
-        fc1Weight = try w.tensor("mlp.c_fc.weight", shape: [inner, d])
+        fc1Weight = try w.linearWeight("mlp.c_fc.weight", out: inner, in: d)
         fc1Bias = try w.tensor("mlp.c_fc.bias", shape: [inner])
-        fc2Weight = try w.tensor("mlp.c_proj.weight", shape: [d, inner])
+        fc2Weight = try w.linearWeight("mlp.c_proj.weight", out: d, in: inner)
         fc2Bias = try w.tensor("mlp.c_proj.bias", shape: [d])
     }
 

@@ -63,11 +63,11 @@ extension GPT2Config {
 /// ClipCap's mapping network (`clip_project`): CLIP image embedding -> `prefixLength` GPT-2 input embeddings.
 enum ClipCapMapper: Sendable {
     /// `clip_project.model.{0,2}`: Linear(clip, prefix·d/2), Tanh, Linear(prefix·d/2, prefix·d) (GPT-2 fine-tuned).
-    case mlp(hiddenWeight: Tensor, hiddenBias: Tensor, outWeight: Tensor, outBias: Tensor)
+    case mlp(hiddenWeight: LinearWeight, hiddenBias: Tensor, outWeight: LinearWeight, outBias: Tensor)
     /// `clip_project.{linear, prefix_const, transformer.layers.N}`: the CLIP embedding becomes `clipLength`
     /// tokens, the learned constant adds `prefixLength` query tokens, a pre-norm transformer runs over both
     /// and the constant's positions are the prefix (GPT-2 frozen).
-    case transformer(linearWeight: Tensor, linearBias: Tensor, prefixConst: Tensor, layers: [CLIPEncoderLayer],
+    case transformer(linearWeight: LinearWeight, linearBias: Tensor, prefixConst: Tensor, layers: [CLIPEncoderLayer],
                      clipLength: Int, heads: Int)
 }
 
@@ -99,9 +99,9 @@ public struct ClipCap: Sendable {
             }
             clipDim = first[1]
             prefixLength = last[0] / d
-            mapper = .mlp(hiddenWeight: try p.tensor("model.0.weight", shape: first),
+            mapper = .mlp(hiddenWeight: try p.linearWeight("model.0.weight", out: first[0], in: first[1]),
                           hiddenBias: try p.tensor("model.0.bias", shape: [first[0]]),
-                          outWeight: try p.tensor("model.2.weight", shape: last),
+                          outWeight: try p.linearWeight("model.2.weight", out: last[0], in: last[1]),
                           outBias: try p.tensor("model.2.bias", shape: [last[0]]))
         } else if p.contains("linear.weight") {
             let lin = try captionerShape(p, "linear.weight")
@@ -122,18 +122,18 @@ public struct ClipCap: Sendable {
             let inner = try captionerShape(p, "transformer.layers.0.mlp.fc1.weight").first ?? 0
             let layers = try (0..<count).map { i -> CLIPEncoderLayer in
                 let l = p.pp("transformer.layers").pp(i)
-                let q = try l.tensor("attn.to_queries.weight", shape: [d, d])
-                let kv = try l.tensor("attn.to_keys_values.weight", shape: [2 * d, d])
+                let q = try l.linearWeight("attn.to_queries.weight", out: d, in: d)
+                let kv = try l.linearWeight("attn.to_keys_values.weight", out: 2 * d, in: d)
                 return CLIPEncoderLayer(
                     ln1Weight: try l.tensor("norm1.weight", shape: [d]), ln1Bias: try l.tensor("norm1.bias", shape: [d]),
-                    qkvWeight: try device.concat([q, kv], dim: 0), qkvBias: Tensor(zeros: [3 * d]),
-                    outWeight: try l.tensor("attn.project.weight", shape: [d, d]),
+                    qkvWeight: try LinearWeight.concatenatingOutputs([q, kv], device: device), qkvBias: Tensor(zeros: [3 * d]),
+                    outWeight: try l.linearWeight("attn.project.weight", out: d, in: d),
                     outBias: try l.tensor("attn.project.bias", shape: [d]),
                     ln2Weight: try l.tensor("norm2.weight", shape: [d]), ln2Bias: try l.tensor("norm2.bias", shape: [d]),
-                    fc1Weight: try l.tensor("mlp.fc1.weight", shape: [inner, d]), fc1Bias: try l.tensor("mlp.fc1.bias", shape: [inner]),
-                    fc2Weight: try l.tensor("mlp.fc2.weight", shape: [d, inner]), fc2Bias: try l.tensor("mlp.fc2.bias", shape: [d]))
+                    fc1Weight: try l.linearWeight("mlp.fc1.weight", out: inner, in: d), fc1Bias: try l.tensor("mlp.fc1.bias", shape: [inner]),
+                    fc2Weight: try l.linearWeight("mlp.fc2.weight", out: d, in: inner), fc2Bias: try l.tensor("mlp.fc2.bias", shape: [d]))
             }
-            mapper = .transformer(linearWeight: try p.tensor("linear.weight", shape: lin),
+            mapper = .transformer(linearWeight: try p.linearWeight("linear.weight", out: lin[0], in: lin[1]),
                                   linearBias: try p.tensor("linear.bias", shape: [lin[0]]),
                                   prefixConst: try p.tensor("prefix_const", shape: constShape), layers: layers,
                                   clipLength: lin[0] / d, heads: mapperHeads)
@@ -195,8 +195,8 @@ public struct ClipCap: Sendable {
 extension CLIPEncoderLayer {
     /// A pre-norm layer from tensors already bound (ClipCap's mapper layers, BLIP's vision layers):
     /// qkv [3d, d] (queries, keys, values stacked), out [d, d], fc1 [inner, d], fc2 [d, inner].
-    init(ln1Weight: Tensor, ln1Bias: Tensor, qkvWeight: Tensor, qkvBias: Tensor, outWeight: Tensor, outBias: Tensor,
-         ln2Weight: Tensor, ln2Bias: Tensor, fc1Weight: Tensor, fc1Bias: Tensor, fc2Weight: Tensor, fc2Bias: Tensor) {
+    init(ln1Weight: Tensor, ln1Bias: Tensor, qkvWeight: LinearWeight, qkvBias: Tensor, outWeight: LinearWeight, outBias: Tensor,
+         ln2Weight: Tensor, ln2Bias: Tensor, fc1Weight: LinearWeight, fc1Bias: Tensor, fc2Weight: LinearWeight, fc2Bias: Tensor) {
         self.ln1Weight = ln1Weight
         self.ln1Bias = ln1Bias
         self.qkvWeight = qkvWeight

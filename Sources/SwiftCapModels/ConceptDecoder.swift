@@ -74,7 +74,8 @@ public struct ConceptDecoder: Sendable {
                                 layerNormEpsilon: 1e-5, activationFunction: "gelu_new", bosTokenId: nil, eosTokenId: nil)
         let model: GPT2
         do {
-            // Files from `swiftcap quantize` (int8/q4) read back through the quantized reader (dequantized fp32).
+            // Files from `swiftcap quantize` read back through the quantized reader: int8/q4 matrices stay
+            // quantized in memory (GPT2 binds them as LinearWeight), f16 tensors become fp32.
             let source: any TensorSource = QuantizedCheckpoint.isQuantized(file) ? try QuantizedCheckpoint(file: file) : file
             model = try GPT2(config: config, weights: Weights(source))
         } catch {

@@ -112,25 +112,36 @@ public struct GPT2Config: Codable, Sendable, Equatable {
 /// `wte` unless the checkpoint stores its own). Checkpoints without the `transformer.` prefix
 /// (the original `GPT2Model` export) load too. Conv1D weights are stored [in, out]; they are
 /// transposed once at load to [out, in] so decoding steps can use `linear`'s weight-streaming path.
+///
+/// Quantized checkpoints (`swiftcap quantize --to int8|q4`, read through `QuantizedCheckpoint`) stay
+/// quantized in memory: every matrix the file stores int8/q4 (Conv1D weights in their stored [in, out]
+/// layout, `wte`/`wpe`/`lm_head` as [rows, d]) is bound as a `LinearWeight` and dequantized on the fly
+/// by the kernels (`Device.linear(_:weight:bias:)`, `Device.embedding(_:table:)`).
 public struct GPT2: Sendable {
     struct Block: Sendable {
         var ln1Weight, ln1Bias: Tensor          // [d]
-        var attnWeight, attnBias: Tensor        // [3d, d] (transposed from the checkpoint's [d, 3d]), [3d]
-        var attnProjWeight, attnProjBias: Tensor // [d, d] (transposed), [d]
+        var attnWeight: LinearWeight            // d -> 3d
+        var attnBias: Tensor                    // [3d]
+        var attnProjWeight: LinearWeight        // d -> d
+        var attnProjBias: Tensor                // [d]
         var ln2Weight, ln2Bias: Tensor          // [d]
-        var fcWeight, fcBias: Tensor            // [inner, d] (transposed), [inner]
-        var mlpProjWeight, mlpProjBias: Tensor  // [d, inner] (transposed), [d]
+        var fcWeight: LinearWeight              // d -> inner
+        var fcBias: Tensor                      // [inner]
+        var mlpProjWeight: LinearWeight         // inner -> d
+        var mlpProjBias: Tensor                 // [d]
     }
 
     public let config: GPT2Config
-    /// Token embeddings: [vocab, d].
-    public let wte: Tensor
+    /// Token embeddings: [vocab, d] (fp32 or quantized per row).
+    public let wte: LinearWeight
     /// Position embeddings: [positions, d].
-    public let wpe: Tensor
+    public let wpe: LinearWeight
     let blocks: [Block]
     let lnFWeight, lnFBias: Tensor
     /// Output projection [vocab, d] (the same tensor as `wte` when tied).
-    let lmHead: Tensor
+    let lmHead: LinearWeight
+    /// Whether `lmHead` is `wte` (no `lm_head.weight` in the checkpoint).
+    let lmHeadTied: Bool
     let activation: Activation
 
     /// Binds every tensor by its checkpoint name, checking shapes against `config`.
@@ -141,14 +152,14 @@ public struct GPT2: Sendable {
         self.activation = Activation(configName: config.activationFunction) ?? .geluTanh
         let d = config.nEmbd, inner = config.innerDim
         let t = weights.contains("transformer.wte.weight") ? weights.pp("transformer") : weights
-        wte = try t.tensor("wte.weight", shape: [config.vocabSize, d])
-        wpe = try t.tensor("wpe.weight", shape: [config.nPositions, d])
+        wte = try t.linearWeight("wte.weight", out: config.vocabSize, in: d)
+        wpe = try t.linearWeight("wpe.weight", out: config.nPositions, in: d)
         var blocks: [Block] = []
         for i in 0..<config.nLayer {
             let h = t.pp("h").pp(i)
-            /// A Conv1D weight [in, out] as a contiguous [out, in] copy.
-            func conv1D(_ name: String, _ inF: Int, _ outF: Int) throws -> Tensor {
-                try h.tensor(name, shape: [inF, outF]).transposed().contiguous()
+            /// A Conv1D weight [in, out]: quantized as stored, or a contiguous fp32 [out, in] copy.
+            func conv1D(_ name: String, _ inF: Int, _ outF: Int) throws -> LinearWeight {
+                try h.conv1DWeight(name, in: inF, out: outF)
             }
             blocks.append(Block(
                 ln1Weight: try h.tensor("ln_1.weight", shape: [d]), ln1Bias: try h.tensor("ln_1.bias", shape: [d]),
@@ -165,7 +176,8 @@ public struct GPT2: Sendable {
         self.blocks = blocks
         lnFWeight = try t.tensor("ln_f.weight", shape: [d])
         lnFBias = try t.tensor("ln_f.bias", shape: [d])
-        lmHead = weights.contains("lm_head.weight") ? try weights.tensor("lm_head.weight", shape: [config.vocabSize, d]) : wte
+        lmHeadTied = !weights.contains("lm_head.weight")
+        lmHead = lmHeadTied ? wte : try weights.linearWeight("lm_head.weight", out: config.vocabSize, in: d)
     }
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
@@ -173,6 +185,19 @@ public struct GPT2: Sendable {
         let config = try GPT2Config.load(from: directory.appendingPathComponent("config.json"))
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         try self.init(config: config, weights: Weights(file))
+    }
+
+    /// Bytes the weights occupy in memory (quantized matrices at their quantized size; a tied
+    /// `lm_head` counted once).
+    public var weightBytes: Int {
+        var n = wte.memoryBytes + wpe.memoryBytes + (lnFWeight.count + lnFBias.count) * 4
+        if !lmHeadTied { n += lmHead.memoryBytes }
+        for b in blocks {
+            n += b.attnWeight.memoryBytes + b.attnProjWeight.memoryBytes + b.fcWeight.memoryBytes + b.mlpProjWeight.memoryBytes
+            n += (b.ln1Weight.count + b.ln1Bias.count + b.ln2Weight.count + b.ln2Bias.count + b.attnBias.count
+                  + b.attnProjBias.count + b.fcBias.count + b.mlpProjBias.count) * 4
+        }
+        return n
     }
 
     /// An empty KV cache sized for this model.

@@ -69,12 +69,13 @@ public struct SmallCapConfig: Sendable, Equatable {
 }
 
 /// One layer's reduced-width cross-attention (`h.N.crossattention`, `h.N.ln_cross_attn`). Conv1D weights
-/// are stored [in, out] and kept transposed to [out, in] for `linear`.
+/// are stored [in, out]: fp32 ones are kept transposed to [out, in] for `linear`, int8/q4 ones stay quantized as stored.
 struct SmallCapCrossAttention: Sendable {
     var lnWeight, lnBias: Tensor      // [d]
-    var qWeight, qBias: Tensor        // [d/f, d], [d/f]
-    var kvWeight, kvBias: Tensor      // [2d/f, enc], [2d/f]
-    var projWeight, projBias: Tensor  // [d, d/f], [d]
+    // Conv1D weights: fp32 [out, in], or quantized as stored [in, out] (`LinearWeight`).
+    var qWeight: LinearWeight; var qBias: Tensor        // d -> d/f, [d/f]
+    var kvWeight: LinearWeight; var kvBias: Tensor      // enc -> 2d/f, [2d/f]
+    var projWeight: LinearWeight; var projBias: Tensor  // d/f -> d, [d]
 }
 
 /// Decoder state: GPT-2's self-attention cache plus each layer's cross-attention keys and values
@@ -108,8 +109,8 @@ public struct SmallCap: Sendable {
         cross = try (0..<config.decoder.nLayer).map { i in
             let h = t.pp("h").pp(i)
             let c = h.pp("crossattention")
-            func conv1D(_ name: String, _ inF: Int, _ outF: Int) throws -> Tensor {
-                try c.tensor(name, shape: [inF, outF]).transposed().contiguous()
+            func conv1D(_ name: String, _ inF: Int, _ outF: Int) throws -> LinearWeight {
+                try c.conv1DWeight(name, in: inF, out: outF)
             }
             return SmallCapCrossAttention(
                 lnWeight: try h.tensor("ln_cross_attn.weight", shape: [d]), lnBias: try h.tensor("ln_cross_attn.bias", shape: [d]),

@@ -74,16 +74,24 @@ struct BenchLinear: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linear", abstract: "Milliseconds per Device.linear call with fp32, int8 and q4 weights (random data).")
 
+    enum Layout: String, ExpressibleByArgument { case outIn = "out-in", inOut = "in-out" }
+    enum Kernel: String, ExpressibleByArgument { case best, portable }
+
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Timed repetitions per shape (median reported).") var runs = 21
     @Option(help: "Shapes as MxNxK (input rows x out features x in features), comma separated.")
-    var shapes = "1x3072x768,1x768x3072,1x50257x768,4x3072x768,50x3072x768,197x3072x768"
+    var shapes = "1x768x768,1x3072x768,1x768x3072,5x2304x768,1x50257x768,4x3072x768,50x3072x768,197x3072x768"
+    @Option(help: "Quantized weight layout: out-in (nn.Linear, scales per output) or in-out (GPT-2 Conv1D as stored, scales per input).")
+    var layout: Layout = .outIn
+    @Option(help: "Quantized kernels: best (AVX-512 where compiled in) or portable (plain C).") var kernel: Kernel = .best
 
     func run() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         let device = compute.device
-        print("backend: \(device.gemm.name)")
-        print("threads: \(device.threads); fused dequantize-dot kernel for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above")
+        let qk: QuantKernel = kernel == .best ? .best : .portable
+        print("backend: \(device.gemm.name)   threads: \(device.threads)   layout: \(layout.rawValue)   quantized kernels: \(kernel.rawValue)"
+              + (QuantKernel.hasVectorKernels ? " (AVX-512 compiled in)" : " (no AVX-512 in this build)"))
+        print("fused dequantize-dot kernels for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above; fp32 = dense [out, in] weights")
         print(pad("M x N x K", 18) + pad("fp32 ms", 10) + pad("int8 ms", 10) + pad("q4 ms", 10) + pad("int8 speed-up", 15)
               + pad("q4 speed-up", 13) + pad("weights MB f32/int8/q4", 26) + "max |err| int8 / q4 (vs fp32 output)")
         for spec in shapes.split(separator: ",") {
@@ -93,14 +101,18 @@ struct BenchLinear: ParsableCommand {
             var rng = SplitMix64(seed: 3)
             let x = Tensor((0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }, shape: [m, k])
             let w = Tensor((0..<(n * k)).map { _ in (rng.nextFloat() - 0.5) * 0.1 }, shape: [n, k])
-            let q8 = try QuantizedMatrix(quantizing: w, scheme: .int8, device: device)
-            let q4 = try QuantizedMatrix(quantizing: w, scheme: .q4, device: device)
+            let stored = layout == .outIn ? w : try w.transposed().contiguous()
+            let q8 = try QuantizedMatrix(quantizing: stored, scheme: .int8, device: device)
+            let q4 = try QuantizedMatrix(quantizing: stored, scheme: .q4, device: device)
+            func run(_ q: QuantizedMatrix) throws -> Tensor {
+                layout == .outIn ? try device.linear(x, weight: q, kernel: qk) : try device.linear(x, weightInOut: q, kernel: qk)
+            }
             let ref = try device.linear(x, weight: w)
-            let e8 = try device.linear(x, weight: q8).maxAbsDifference(ref)
-            let e4 = try device.linear(x, weight: q4).maxAbsDifference(ref)
+            let e8 = try run(q8).maxAbsDifference(ref)
+            let e4 = try run(q4).maxAbsDifference(ref)
             let tf = try time { _ = try device.linear(x, weight: w) }
-            let t8 = try time { _ = try device.linear(x, weight: q8) }
-            let t4 = try time { _ = try device.linear(x, weight: q4) }
+            let t8 = try time { _ = try run(q8) }
+            let t4 = try time { _ = try run(q4) }
             let mb = { (b: Int) in String(format: "%.1f", Double(b) / 1e6) }
             print(pad("\(m)x\(n)x\(k)", 18) + pad(String(format: "%.3f", tf), 10) + pad(String(format: "%.3f", t8), 10)
                   + pad(String(format: "%.3f", t4), 10) + pad(String(format: "%.2fx", tf / t8), 15) + pad(String(format: "%.2fx", tf / t4), 13)

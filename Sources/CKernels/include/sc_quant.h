@@ -25,11 +25,21 @@ void sc_quantize_q4_rows(const float *w, int cols, int r0, int r1, uint8_t *q, u
 /// Rows [r0, r1) dequantized into out[(r - r0) * cols + c]. `scales` are fp32 (q4: [rows, cols / 32]).
 void sc_dequantize_rows(int scheme, const void *q, const float *scales, int cols, int r0, int r1, float *out);
 
-/// y[m * ldy + n] (+)= sum_k x[m * ldx + k] * W[n, k] for n in [n0, n1), m < M, where W is the
-/// quantized [N, K] matrix. `accumulate` adds to y (for a bias already in place) instead of storing.
-/// Each weight row is dequantized once into `scratch` (K floats) and reused for all M inputs.
-void sc_qlinear_rows(int scheme, const void *q, const float *scales, int K, int n0, int n1,
-                     const float *x, int M, int ldx, float *y, int ldy, int accumulate, float *scratch);
+/// Fused dequantize-and-dot for few input rows (decode steps), [out, in] layout (nn.Linear): W is the
+/// quantized [N, K] matrix (rows = output features). For n in [n0, n1), m < M:
+/// y[m * ldy + n] (+)= sum_k x[m * ldx + k] * W[n, k]. No scratch; weights are read once per 4 inputs.
+/// `portable` != 0 forces the plain C loops (otherwise AVX-512 when compiled in).
+void sc_qgemv_nk(int scheme, const void *q, const float *scales, int K, int n0, int n1,
+                 const float *x, int M, int ldx, float *y, int ldy, int accumulate, int portable);
+
+/// The same for the [in, out] layout (GPT-2 Conv1D as stored): W is the quantized [K, N] matrix whose
+/// rows are input features (int8: one scale per input row; q4: per input row and 32 output columns).
+/// Computes output columns [n0, n1) of y; n0 should be a multiple of 64 for the vector path.
+void sc_qgemv_kn(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
+                 const float *x, int M, int ldx, float *y, int ldy, int accumulate, int portable);
+
+/// Whether the vector (AVX-512) variants of the kernels above were compiled in.
+int sc_quant_has_vector_kernels(void);
 
 /// out[i] = binary16 bits of src[i] (round to nearest even), i < n.
 void sc_f32_to_f16_array(const float *src, uint16_t *out, size_t n);
