@@ -24,6 +24,7 @@ struct BenchCaption: ParsableCommand {
         "With --batch: caption each batch on K workers at once, each with its own captioner and --threads / K threads "
             + "(throughput mode; the models are loaded K times).", valueName: "K"))
     var concurrent = 1
+    @Option(help: "Datastore file (default: the standard one in the assets folder).") var datastore: String?
 
     func validate() throws {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
@@ -40,7 +41,7 @@ struct BenchCaption: ParsableCommand {
         // With --concurrent K each worker gets its own captioner on threads / K threads.
         let workerDevice = concurrent > 1 ? Device(threads: max(1, compute.device.threads / concurrent)) : compute.device
         let captioners = try (0..<concurrent).map { _ in
-            try DefaultCaptioner(paths: paths, device: workerDevice, decoderKind: decoder,
+            try DefaultCaptioner(paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: workerDevice, decoderKind: decoder,
                                  model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()))
         }
         let captioner = captioners[0]
@@ -72,7 +73,7 @@ struct BenchCaption: ParsableCommand {
         let files: [(String, URL)] = [
             ("detector", paths.sharedFile(PicoDet.sharedRelativePath)),
             ("classifier", paths.asset(EfficientNetLite0.assetRelativePath)),
-            ("datastore", DefaultCaptioner.defaultDatastoreURL(paths: paths)),
+            ("datastore", datastore.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultDatastoreURL(paths: paths)),
         ]
         if json {
             var obj: [String: Any] = ["threads": compute.device.threads, "captions": samples.count,
