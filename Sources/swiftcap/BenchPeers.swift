@@ -50,6 +50,8 @@ struct BenchPeers: ParsableCommand {
     }
 
     func run() throws {
+        // A peer that dies must not take this process with it when we next write to its stdin.
+        signal(SIGPIPE, SIG_IGN)
         let device = compute.device
         let selected = only.map { $0.split(separator: ",").map(String.init) } ?? BenchPeers.workloads
         let loadBefore = loadAverage()
@@ -303,6 +305,7 @@ final class PeerProcess {
     }
 
     func close() {
+        guard process.isRunning else { return }
         try? writeLine("{\"quit\": true}")
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
