@@ -1,6 +1,7 @@
 // Weight quantization kernels; see sc_quant.h for the formats.
 #include "sc_quant.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -90,7 +91,14 @@ void sc_quantize_q4_rows(const float *w, int cols, int r0, int r1, uint8_t *q, u
 }
 
 static void dequant_row(int scheme, const void *q, const float *scales, int cols, int r, float *restrict out) {
-    if (scheme == SC_QUANT_INT8) {
+    if (scheme == SC_QUANT_F16) {
+        const uint16_t *restrict hr = (const uint16_t *)q + (size_t)r * cols;
+        int c = 0;
+#if defined(__AVX512F__)
+        for (; c + 16 <= cols; c += 16) _mm512_storeu_ps(out + c, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hr + c))));
+#endif
+        for (; c < cols; c++) out[c] = sc_f16_to_f32(hr[c]);
+    } else if (scheme == SC_QUANT_INT8) {
         const int8_t *restrict qr = (const int8_t *)q + (size_t)r * cols;
         const float s = scales[r];
         for (int c = 0; c < cols; c++) out[c] = s * (float)qr[c];
@@ -189,52 +197,115 @@ static inline float q4_value(const uint8_t *row, int c) {
     return (float)((int)((c & 16) ? (b >> 4) : (b & 15)) - 8);
 }
 
+/// One q4 group (16 bytes) -> 32 floats s * q: two fixed 16-wide loops that vectorize.
+static inline void unpack_q4_group(const uint8_t *b, float s, float *restrict o) {
+    for (int j = 0; j < 16; j++) o[j] = s * (float)((int)(b[j] & 15) - 8);
+    for (int j = 0; j < 16; j++) o[16 + j] = s * (float)((int)(b[j] >> 4) - 8);
+}
+
+static float dot_portable(const float *restrict a, const float *restrict b, int n) {
+#if defined(__clang__)
+    // Let the sum run in vector lanes (as any SIMD kernel does).
+#pragma clang fp reassociate(on)
+#endif
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+static float dot_i8_portable(const float *restrict a, const int8_t *restrict b, int n) {
+#if defined(__clang__)
+#pragma clang fp reassociate(on)
+#endif
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * (float)b[i];
+    return acc;
+}
+
 static void qgemv_nk_portable(int scheme, const void *q, const float *scales, int K, int n0, int n1,
                               const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
+    // q4 rows are unpacked once into a scratch row and reused for all M inputs.
+    float *row = scheme == SC_QUANT_INT8 ? NULL : (float *)malloc(sizeof(float) * (size_t)K);
     for (int n = n0; n < n1; n++) {
+        if (row && scheme == SC_QUANT_F16) {
+            const uint16_t *hr = (const uint16_t *)q + (size_t)n * K;
+            for (int k = 0; k < K; k++) row[k] = sc_f16_to_f32(hr[k]);
+        } else if (row) {
+            const int G = K / SC_QUANT_Q4_GROUP;
+            const uint8_t *qr = (const uint8_t *)q + (size_t)n * (K / 2);
+            for (int g = 0; g < G; g++) unpack_q4_group(qr + g * 16, scales[(size_t)n * G + g], row + g * 32);
+        }
         for (int m = 0; m < M; m++) {
             const float *xr = x + (size_t)m * ldx;
             float sum = 0.0f;
             if (scheme == SC_QUANT_INT8) {
                 const int8_t *qr = (const int8_t *)q + (size_t)n * K;
-                for (int k = 0; k < K; k++) sum += xr[k] * (float)qr[k];
-                sum *= scales[n];
+                sum = dot_i8_portable(xr, qr, K) * scales[n];
+            } else if (row) {
+                sum = dot_portable(xr, row, K);
+            } else if (scheme == SC_QUANT_F16) {  // no scratch memory: element by element
+                const uint16_t *hr = (const uint16_t *)q + (size_t)n * K;
+                for (int k = 0; k < K; k++) sum += xr[k] * sc_f16_to_f32(hr[k]);
             } else {
                 const int G = K / SC_QUANT_Q4_GROUP;
                 const uint8_t *qr = (const uint8_t *)q + (size_t)n * (K / 2);
-                for (int g = 0; g < G; g++) {
-                    const uint8_t *b = qr + g * 16;
-                    const float *xg = xr + g * 32;
-                    float gs = 0.0f;
-                    for (int j = 0; j < 16; j++)
-                        gs += xg[j] * (float)((int)(b[j] & 15) - 8) + xg[16 + j] * (float)((int)(b[j] >> 4) - 8);
-                    sum += gs * scales[(size_t)n * G + g];
-                }
+                for (int k = 0; k < K; k++) sum += xr[k] * scales[(size_t)n * G + (k >> 5)] * q4_value(qr, k);
             }
             float *dst = y + (size_t)m * ldy + n;
             *dst = accumulate ? *dst + sum : sum;
         }
     }
+    free(row);
 }
 
 static void qgemv_kn_portable(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
                               const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
     const int G = N / SC_QUANT_Q4_GROUP;
-    for (int m = 0; m < M; m++) {
-        float *yr = y + (size_t)m * ldy;
-        const float *xr = x + (size_t)m * ldx;
-        if (!accumulate) for (int n = n0; n < n1; n++) yr[n] = 0.0f;
-        for (int k = 0; k < K; k++) {
-            if (scheme == SC_QUANT_INT8) {
-                const int8_t *qr = (const int8_t *)q + (size_t)k * N;
-                const float c = xr[k] * scales[k];
+    const int width = n1 - n0;
+    if (width <= 0) return;
+    if (!accumulate)
+        for (int m = 0; m < M; m++) memset(y + (size_t)m * ldy + n0, 0, sizeof(float) * (size_t)width);
+    // q4 slices of whole groups are unpacked once per input row k into a scratch and reused for all M.
+    const int grouped = scheme == SC_QUANT_F16 || (scheme == SC_QUANT_Q4 && (n0 & 31) == 0 && (n1 & 31) == 0);
+    float *slice = grouped ? (float *)malloc(sizeof(float) * (size_t)width) : NULL;
+    for (int k = 0; k < K; k++) {
+        if (scheme == SC_QUANT_INT8) {
+            const int8_t *restrict qr = (const int8_t *)q + (size_t)k * N;
+            for (int m = 0; m < M; m++) {
+                float *restrict yr = y + (size_t)m * ldy;
+                const float c = x[(size_t)m * ldx + k] * scales[k];
                 for (int n = n0; n < n1; n++) yr[n] += c * (float)qr[n];
+            }
+        } else if (slice) {
+            if (scheme == SC_QUANT_F16) {
+                const uint16_t *hr = (const uint16_t *)q + (size_t)k * N;
+                for (int j = 0; j < width; j++) slice[j] = sc_f16_to_f32(hr[n0 + j]);
             } else {
                 const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
-                for (int n = n0; n < n1; n++) yr[n] += xr[k] * scales[(size_t)k * G + (n >> 5)] * q4_value(qr, n);
+                for (int g = n0 >> 5; g < (n1 >> 5); g++) unpack_q4_group(qr + g * 16, scales[(size_t)k * G + g], slice + (g * 32 - n0));
+            }
+            for (int m = 0; m < M; m++) {
+                float *restrict yr = y + (size_t)m * ldy + n0;
+                const float c = x[(size_t)m * ldx + k];
+                for (int j = 0; j < width; j++) yr[j] += c * slice[j];
+            }
+        } else if (scheme == SC_QUANT_F16) {  // no scratch memory: element by element
+            const uint16_t *hr = (const uint16_t *)q + (size_t)k * N;
+            for (int m = 0; m < M; m++) {
+                float *yr = y + (size_t)m * ldy;
+                const float xv = x[(size_t)m * ldx + k];
+                for (int n = n0; n < n1; n++) yr[n] += xv * sc_f16_to_f32(hr[n]);
+            }
+        } else {  // partial groups or no scratch memory: element by element
+            const uint8_t *qr = (const uint8_t *)q + (size_t)k * (N / 2);
+            for (int m = 0; m < M; m++) {
+                float *yr = y + (size_t)m * ldy;
+                const float xv = x[(size_t)m * ldx + k];
+                for (int n = n0; n < n1; n++) yr[n] += xv * scales[(size_t)k * G + (n >> 5)] * q4_value(qr, n);
             }
         }
     }
+    free(slice);
 }
 
 #if defined(__AVX512F__)
@@ -257,7 +328,27 @@ void nk_block(int scheme, const void *q, const float *scales, int K, int n, cons
     __m512 acc[4][4];
     for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
     float tail[4][4] = {{0}};
-    if (scheme == SC_QUANT_INT8) {
+    if (scheme == SC_QUANT_F16) {
+        const uint16_t *hb = (const uint16_t *)q + (size_t)n * K;
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            __m512 xv[4];
+            for (int j = 0; j < MR; j++) xv[j] = _mm512_loadu_ps(x + (size_t)j * ldx + k);
+            for (int i = 0; i < 4; i++) {
+                const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hb + (size_t)i * K + k)));
+                for (int j = 0; j < MR; j++) acc[i][j] = _mm512_fmadd_ps(w, xv[j], acc[i][j]);
+            }
+        }
+        for (; k < K; k++)
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < MR; j++) tail[i][j] += x[(size_t)j * ldx + k] * sc_f16_to_f32(hb[(size_t)i * K + k]);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < MR; j++) {
+                const float v = _mm512_reduce_add_ps(acc[i][j]) + tail[i][j];
+                float *dst = y + (size_t)j * ldy + n + i;
+                *dst = accumulate ? *dst + v : v;
+            }
+    } else if (scheme == SC_QUANT_INT8) {
         const int8_t *qb = (const int8_t *)q + (size_t)n * K;
         int k = 0;
         for (; k + 16 <= K; k += 16) {
@@ -315,7 +406,17 @@ void kn_block(int scheme, const void *q, const float *scales, int K, int N, int 
               float *y, int ldy, int accumulate) {
     __m512 acc[4][4];
     for (int j = 0; j < 4; j++) for (int v = 0; v < 4; v++) acc[j][v] = _mm512_setzero_ps();
-    if (scheme == SC_QUANT_INT8) {
+    if (scheme == SC_QUANT_F16) {
+        for (int k = 0; k < K; k++) {
+            const uint16_t *hr = (const uint16_t *)q + (size_t)k * N + nb;
+            __m512 w[4];
+            for (int v = 0; v < 4; v++) w[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hr + 16 * v)));
+            for (int j = 0; j < MR; j++) {
+                const __m512 c = _mm512_set1_ps(x[(size_t)j * ldx + k]);
+                for (int v = 0; v < 4; v++) acc[j][v] = _mm512_fmadd_ps(w[v], c, acc[j][v]);
+            }
+        }
+    } else if (scheme == SC_QUANT_INT8) {
         for (int k = 0; k < K; k++) {
             const int8_t *qr = (const int8_t *)q + (size_t)k * N + nb;
             __m512 w[4];
@@ -375,7 +476,7 @@ static void qgemv_kn_avx512(int scheme, const void *q, const float *scales, int 
                             const float *x, int M, int ldx, float *y, int ldy, int accumulate) {
     int nb = n0;
     // The q4 block spans two whole groups, so it must start on a group boundary.
-    if (scheme == SC_QUANT_INT8 || nb % SC_QUANT_Q4_GROUP == 0) {
+    if (scheme != SC_QUANT_Q4 || nb % SC_QUANT_Q4_GROUP == 0) {
         for (; nb + 64 <= n1; nb += 64) {
             for (int m0 = 0; m0 < M; m0 += 4) {
                 const float *xm = x + (size_t)m0 * ldx;

@@ -114,6 +114,21 @@ public struct QuantizedCheckpoint: TensorSource, QuantizedMatrixSource {
         return try file.loadTensor(name)
     }
 
+    /// A rank-2 F16 tensor (any F16 matrix of a `swiftcap quantize` file, e.g. every matrix of an f16 file) as
+    /// an f16 `QuantizedMatrix` whose bytes are borrowed from the mapping, so it stays half precision in memory.
+    public func halfPrecisionMatrix(_ name: String) throws -> QuantizedMatrix? {
+        guard quantized[name] == nil, let e = file.entry(name), e.dtype == "F16", e.shape.count == 2 else { return nil }
+        let fname = file.file.name
+        let bytes = try file.file.slice(offset: file.dataStart + e.begin, length: e.end - e.begin, what: "data of tensor '\(name)'")
+        guard let base = bytes.baseAddress else { throw FormatError.badTensor(file: fname, name: name, detail: "no data") }
+        do {
+            return try QuantizedMatrix(scheme: .f16, rows: e.shape[0], columns: e.shape[1],
+                                       data: QuantizedBytes(borrowing: base, count: bytes.count, owner: file.file), scales: [])
+        } catch let error as QuantError {
+            throw FormatError.badTensor(file: fname, name: name, detail: error.description)
+        }
+    }
+
     /// The quantized matrix `name` (its bytes borrowed from the mapping), or nil when `name` is not quantized.
     public func quantizedMatrix(_ name: String) throws -> QuantizedMatrix? {
         guard let q = quantized[name] else { return nil }
@@ -138,6 +153,12 @@ public struct QuantizedCheckpoint: TensorSource, QuantizedMatrixSource {
 public protocol QuantizedMatrixSource {
     /// The quantized matrix `name`, or nil when `name` is stored unquantized.
     func quantizedMatrix(_ name: String) throws -> QuantizedMatrix?
+    /// The rank-2 F16 tensor `name` as an f16 `QuantizedMatrix` (bytes borrowed), or nil.
+    func halfPrecisionMatrix(_ name: String) throws -> QuantizedMatrix?
+}
+
+extension QuantizedMatrixSource {
+    public func halfPrecisionMatrix(_ name: String) throws -> QuantizedMatrix? { nil }
 }
 
 extension Weights {
@@ -153,18 +174,29 @@ extension Weights {
 }
 
 extension Weights {
+    /// The f16 form of a rank-2 F16 tensor of a `swiftcap quantize` file (nil otherwise).
+    func halfPrecisionMatrix(_ name: String, shape: [Int]) throws -> QuantizedMatrix? {
+        guard let source = source as? QuantizedMatrixSource, let m = try source.halfPrecisionMatrix(key(name)) else { return nil }
+        guard shape == m.shape else {
+            throw WeightError.shapeMismatch(name: key(name), expected: shape, actual: m.shape, source: self.source.sourceDescription)
+        }
+        return m
+    }
+
     /// An `nn.Linear` weight [out, in] as the layer will hold it: quantized (borrowed from the file
-    /// mapping) when the checkpoint stores it int8/q4, dense fp32 otherwise.
+    /// mapping) when the checkpoint stores it int8/q4, or F16 in a `swiftcap quantize` file; dense fp32 otherwise.
     public func linearWeight(_ name: String, out: Int, in inF: Int) throws -> LinearWeight {
         if let m = try quantizedMatrix(name, shape: [out, inF]) { return .quantized(m) }
+        if let m = try halfPrecisionMatrix(name, shape: [out, inF]) { return .quantized(m) }
         return .dense(try tensor(name, shape: [out, inF]))
     }
 
     /// A GPT-2 `Conv1D` weight stored [in, out]: kept quantized in that layout when the checkpoint
-    /// stores it int8/q4 (scales per input row), otherwise a dense contiguous [out, in] copy (the
+    /// stores it int8/q4 (scales per input row) or F16 (a `swiftcap quantize` file), otherwise a dense contiguous [out, in] copy (the
     /// layout the fp32 small-row kernel streams).
     public func conv1DWeight(_ name: String, in inF: Int, out: Int) throws -> LinearWeight {
         if let m = try quantizedMatrix(name, shape: [inF, out]) { return .quantizedInOut(m) }
+        if let m = try halfPrecisionMatrix(name, shape: [inF, out]) { return .quantizedInOut(m) }
         return .dense(try tensor(name, shape: [inF, out]).transposed().contiguous())
     }
 }

@@ -7,21 +7,39 @@ public enum QuantScheme: String, Sendable, CaseIterable {
     case int8
     /// 4-bit groups of 32 columns: `w ~= scale[row, group] * q`, q in [-8, 7], scale (binary16) >= max|group| / 7.
     case q4
+    /// binary16 weights, no scales (what an F16 checkpoint matrix is held as, at half the fp32 memory).
+    case f16
 
     /// Columns per q4 scale.
     public static let q4GroupSize = Int(SC_QUANT_Q4_GROUP)
 
-    var code: Int32 { self == .int8 ? Int32(SC_QUANT_INT8) : Int32(SC_QUANT_Q4) }
+    var code: Int32 {
+        switch self {
+        case .int8: return Int32(SC_QUANT_INT8)
+        case .q4: return Int32(SC_QUANT_Q4)
+        case .f16: return Int32(SC_QUANT_F16)
+        }
+    }
 
     /// Bytes of quantized data for a [rows, columns] matrix.
-    public func dataBytes(rows: Int, columns: Int) -> Int { self == .int8 ? rows * columns : rows * columns / 2 }
+    public func dataBytes(rows: Int, columns: Int) -> Int {
+        switch self {
+        case .int8: return rows * columns
+        case .q4: return rows * columns / 2
+        case .f16: return rows * columns * 2
+        }
+    }
     /// Number of scales for a [rows, columns] matrix.
     public func scaleCount(rows: Int, columns: Int) -> Int {
-        self == .int8 ? rows : rows * (columns / QuantScheme.q4GroupSize)
+        switch self {
+        case .int8: return rows
+        case .q4: return rows * (columns / QuantScheme.q4GroupSize)
+        case .f16: return 0
+        }
     }
     /// Whether a [rows, columns] matrix can use this scheme (q4 needs columns % 32 == 0).
     public func supports(rows: Int, columns: Int) -> Bool {
-        rows > 0 && columns > 0 && (self == .int8 || columns % QuantScheme.q4GroupSize == 0)
+        rows > 0 && columns > 0 && (self != .q4 || columns % QuantScheme.q4GroupSize == 0)
     }
 }
 
@@ -70,12 +88,21 @@ public struct QuantizedMatrix: Sendable {
     public let columns: Int
     /// `scheme.dataBytes(rows:columns:)` bytes (int8 values, or packed q4 nibbles).
     public let data: QuantizedBytes
-    /// fp32 scales: [rows] (int8) or [rows, columns / 32] (q4; exact binary16 values).
+    /// fp32 scales: [rows] (int8), [rows, columns / 32] (q4; exact binary16 values), none (f16).
     public let scales: [Float]
 
     public var shape: [Int] { [rows, columns] }
     /// Bytes the weights occupy (data + scales as stored on disk: fp32 for int8, binary16 for q4).
     public var storedBytes: Int { data.count + scales.count * (scheme == .int8 ? 4 : 2) }
+
+    /// The scales' base address for the C kernels (a valid dummy when there are none, as for f16).
+    func withScales<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        if scales.isEmpty {
+            var none: Float = 0
+            return try body(&none)
+        }
+        return try scales.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
 
     /// Wraps existing quantized data after checking its sizes and scales.
     public init(scheme: QuantScheme, rows: Int, columns: Int, data: QuantizedBytes, scales: [Float]) throws {
@@ -123,6 +150,8 @@ public struct QuantizedMatrix: Sendable {
                                           pq.assumingMemoryBound(to: Int8.self), sp)
                 }
             }
+        case .f16:
+            sc_f32_to_f16_array(pw, pq.assumingMemoryBound(to: UInt16.self), rows * columns)
         case .q4:
             var bits = [UInt16](repeating: 0, count: scales.count)
             bits.withUnsafeMutableBufferPointer { pb in
@@ -145,8 +174,7 @@ public struct QuantizedMatrix: Sendable {
     public func dequantized(device: Device) -> Tensor {
         let out = Tensor(zeros: [rows, columns])
         let po = out.contiguousPointer
-        scales.withUnsafeBufferPointer { ps in
-            let sp = ps.baseAddress!
+        withScales { sp in
             device.parallelFor(rows, costPerItem: columns) { r0, r1 in
                 sc_dequantize_rows(scheme.code, data.pointer, sp, Int32(columns), Int32(r0), Int32(r1),
                                    po + r0 * columns)

@@ -45,7 +45,7 @@ public enum LinearWeight: Sendable {
         }
     }
 
-    /// Bytes the weight occupies in memory (fp32: 4 per element; quantized: data plus fp32 scales).
+    /// Bytes the weight occupies in memory (fp32: 4 per element; quantized: data plus fp32 scales; f16: 2 per element).
     public var memoryBytes: Int {
         switch self {
         case .dense(let t): return t.count * 4
@@ -53,7 +53,7 @@ public enum LinearWeight: Sendable {
         }
     }
 
-    /// "f32", "int8" or "q4".
+    /// "f32", "int8", "q4" or "f16".
     public var storageName: String {
         switch self {
         case .dense: return "f32"
@@ -124,8 +124,7 @@ extension Device {
         let code = weight.scheme.code, flag = kernel.flag
         let qdata = weight.data.pointer
         let acc: Int32 = accumulate ? 1 : 0
-        weight.scales.withUnsafeBufferPointer { ps in
-            let sp = ps.baseAddress!
+        weight.withScales { sp in
             if rows <= Device.quantizedGEMVMaxRows {
                 if inOut {
                     // Output columns in blocks of 64 (the vector kernel's width; two q4 groups).
@@ -146,6 +145,7 @@ extension Device {
             }
             // Many rows: dequantize ~4 MB blocks of weight rows (threaded) into a scratch, then one sgemm each.
             let stored = weight.columns
+            // ~4 MB of fp32 scratch per block: 256 KB–1 MB blocks measured no faster (docs/performance.md).
             let block = max(16, min(weight.rows, (1 << 20) / max(stored, 1)))
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block * stored)
             defer { scratch.deallocate() }
@@ -191,8 +191,7 @@ extension Device {
             let out = Tensor(zeros: idShape + [dim])
             let dst = out.contiguousPointer
             let code = m.scheme.code, qdata = m.data.pointer
-            m.scales.withUnsafeBufferPointer { ps in
-                let sp = ps.baseAddress!
+            m.withScales { sp in
                 ids.withUnsafeBufferPointer { idp in
                     parallelFor(ids.count, costPerItem: dim) { start, end in
                         for i in start..<end {

@@ -8,8 +8,9 @@ struct Quantize: ParsableCommand {
         discussion: """
         Writes a safetensors file (naming convention: docs/performance.md). Rank-2 tensors with at least \
         --min-elements elements are the weight matrices that get quantized/pruned; other tensors stay F32 (F16 \
-        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does \
-        (dequantized), and its quantized matrices feed Device.linear(_:weight:bias:).
+        when the source was half precision, or with --to f16). The output loads anywhere a checkpoint does; \
+        GPT-2 (ClipCap, SmallCap, the concept decoder), CLIP and BLIP keep its int8/q4 matrices quantized in \
+        memory and run them with dequantize-on-the-fly kernels (`swiftcap bench quantized`, docs/performance.md).
         """)
 
     @Option(help: "Storage of weight matrices: f32, f16, int8 or q4 (default f32, e.g. when only pruning).")
@@ -103,21 +104,24 @@ struct BenchLinear: ParsableCommand {
             let w = Tensor((0..<(n * k)).map { _ in (rng.nextFloat() - 0.5) * 0.1 }, shape: [n, k])
             let stored = layout == .outIn ? w : try w.transposed().contiguous()
             let q8 = try QuantizedMatrix(quantizing: stored, scheme: .int8, device: device)
-            let q4 = try QuantizedMatrix(quantizing: stored, scheme: .q4, device: device)
+            // q4 needs the stored matrix's columns to be a multiple of 32 (the quantizer falls back to int8 otherwise).
+            let q4 = QuantScheme.q4.supports(rows: stored.shape[0], columns: stored.shape[1])
+                ? try QuantizedMatrix(quantizing: stored, scheme: .q4, device: device) : nil
             func run(_ q: QuantizedMatrix) throws -> Tensor {
                 layout == .outIn ? try device.linear(x, weight: q, kernel: qk) : try device.linear(x, weightInOut: q, kernel: qk)
             }
             let ref = try device.linear(x, weight: w)
             let e8 = try run(q8).maxAbsDifference(ref)
-            let e4 = try run(q4).maxAbsDifference(ref)
+            let e4 = try q4.map { try run($0).maxAbsDifference(ref) }
             let tf = try time { _ = try device.linear(x, weight: w) }
             let t8 = try time { _ = try run(q8) }
-            let t4 = try time { _ = try run(q4) }
+            let t4 = try q4.map { q in try time { _ = try run(q) } }
             let mb = { (b: Int) in String(format: "%.1f", Double(b) / 1e6) }
             print(pad("\(m)x\(n)x\(k)", 18) + pad(String(format: "%.3f", tf), 10) + pad(String(format: "%.3f", t8), 10)
-                  + pad(String(format: "%.3f", t4), 10) + pad(String(format: "%.2fx", tf / t8), 15) + pad(String(format: "%.2fx", tf / t4), 13)
-                  + pad("\(mb(n * k * 4)) / \(mb(q8.storedBytes)) / \(mb(q4.storedBytes))", 26)
-                  + String(format: "%.2e / %.2e", e8, e4))
+                  + pad(t4.map { String(format: "%.3f", $0) } ?? "–", 10) + pad(String(format: "%.2fx", tf / t8), 15)
+                  + pad(t4.map { String(format: "%.2fx", tf / $0) } ?? "–", 13)
+                  + pad("\(mb(n * k * 4)) / \(mb(q8.storedBytes)) / \(q4.map { mb($0.storedBytes) } ?? "–")", 26)
+                  + String(format: "%.2e / ", e8) + (e4.map { String(format: "%.2e", $0) } ?? "–"))
         }
     }
 

@@ -155,6 +155,25 @@ final class QuantizedCheckpointTests: XCTestCase {
         }
     }
 
+    /// Rank-2 F16 tensors of a quantize file come back as f16 matrices borrowed from the mapping; others do not.
+    func testHalfPrecisionMatricesOfAQuantizeFile() throws {
+        // binary16 1, -2, 0.5, 3, 0, 65504 (little-endian bytes).
+        let h: [UInt8] = [0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0x00, 0x42, 0x00, 0x00, 0xFF, 0x7B]
+        let q = try open(rawFile([("m", "F16", [2, 3], h), ("v", "F16", [6], h), ("f", "F32", [1, 2], f32([1, 2]))],
+                                 metadata: ["swiftcap.quantization": "f16"]))
+        let m = try XCTUnwrap(try q.halfPrecisionMatrix("m"))
+        XCTAssertEqual(m.scheme, .f16)
+        XCTAssertEqual(m.shape, [2, 3])
+        XCTAssertEqual(m.dequantized(device: device).scalars, [1, -2, 0.5, 3, 0, 65504])
+        XCTAssertEqual(try q.loadTensor("m").scalars, [1, -2, 0.5, 3, 0, 65504])
+        XCTAssertNil(try q.halfPrecisionMatrix("v"), "rank 1")
+        XCTAssertNil(try q.halfPrecisionMatrix("f"), "F32")
+        XCTAssertNil(try q.quantizedMatrix("m"), "f16 is not an int8/q4 matrix")
+        let lw = try Weights(q).linearWeight("m", out: 2, in: 3)
+        guard case .quantized(let held) = lw, held.scheme == .f16 else { return XCTFail("expected an f16 LinearWeight, got \(lw.storageName)") }
+        XCTAssertThrowsError(try Weights(q).linearWeight("m", out: 3, in: 2)) { XCTAssertTrue($0 is WeightError, "\($0)") }
+    }
+
     func testMalformedQuantizedFilesGiveTypedErrors() throws {
         let i8 = [UInt8](repeating: 1, count: 6)
         // A valid int8 file opens (control).
@@ -193,6 +212,9 @@ final class QuantizedCheckpointTests: XCTestCase {
                     _ = try q.loadTensor(name)
                     if let m = try q.quantizedMatrix(name) {
                         _ = try device.linear(Tensor(zeros: [1, m.columns]), weight: m)
+                    }
+                    if let h = try q.halfPrecisionMatrix(name) {
+                        _ = try device.linear(Tensor(zeros: [1, h.columns]), weight: h)
                     }
                 }
             } catch is FormatError {

@@ -49,13 +49,13 @@ final class QuantLinearTests: XCTestCase {
     func testFusedAndBlockPathsMatchTheDequantizedProduct() throws {
         let rowCounts = [1, 2, 3, 4, 5, 7, 16, 17, 40]
         for scheme in QuantScheme.allCases {
-            // [out, in] layout (nn.Linear): N = 70 (tail of 2 after blocks of 4); K = 100 (int8, tail of 4) or 96 (q4).
-            let kNK = scheme == .int8 ? 100 : 96
+            // [out, in] layout (nn.Linear): N = 70 (tail of 2 after blocks of 4); K = 100 (int8/f16, tail of 4) or 96 (q4).
+            let kNK = scheme == .q4 ? 96 : 100
             let wNK = random([70, kNK], seed: 1, scale: 0.1)
             let qNK = try QuantizedMatrix(quantizing: wNK, scheme: scheme, device: device)
             let dNK = qNK.dequantized(device: device)
-            // [in, out] layout (Conv1D): K = 50 inputs, N = 150 (int8) or 160 (q4) outputs: 2 vector blocks of 64 + a tail.
-            let nKN = scheme == .int8 ? 150 : 160
+            // [in, out] layout (Conv1D): K = 50 inputs, N = 150 (int8/f16) or 160 (q4) outputs: 2 vector blocks of 64 + a tail.
+            let nKN = scheme == .q4 ? 160 : 150
             let wKN = random([50, nKN], seed: 2, scale: 0.1)
             let qKN = try QuantizedMatrix(quantizing: wKN, scheme: scheme, device: device)
             let dKN = try qKN.dequantized(device: device).transposed().contiguous()
@@ -135,5 +135,20 @@ final class QuantLinearTests: XCTestCase {
             XCTAssertThrowsError(try device.embedding([1, 2], table: .quantized(q), shape: [3]))
             XCTAssertThrowsError(try device.embedding([1], table: .quantizedInOut(q)))
         }
+    }
+
+    /// f16 holds binary16 values exactly: dequantized = round-to-nearest-even of each weight, 2 bytes per weight, no scales.
+    func testHalfPrecisionMatrixHoldsBinary16Values() throws {
+        let w = random([5, 40], seed: 40, scale: 3)
+        let h = try QuantizedMatrix(quantizing: w, scheme: .f16, device: device)
+        XCTAssertEqual(h.data.count, 5 * 40 * 2)
+        XCTAssertTrue(h.scales.isEmpty)
+        let d = h.dequantized(device: device).scalars
+        let bits = float16Bits(w)
+        for i in 0..<d.count {
+            XCTAssertEqual(d[i], sc_f16_to_f32(bits[i]))
+            XCTAssertLessThanOrEqual(abs(d[i] - w.scalars[i]), abs(w.scalars[i]) * 0x1p-11)
+        }
+        XCTAssertEqual(LinearWeight.quantized(h).memoryBytes, 5 * 40 * 2)
     }
 }

@@ -90,8 +90,11 @@ final class QuantTests: XCTestCase {
                     for o in 0..<n {
                         var bound: Float = 0
                         for c in 0..<k {
-                            let s = scheme == .int8 ? q.scales[o] : q.scales[o * (k / 32) + c / 32]
-                            bound += abs(xs[m * k + c]) * s / 2
+                            switch scheme {
+                            case .int8: bound += abs(xs[m * k + c]) * q.scales[o] / 2
+                            case .q4: bound += abs(xs[m * k + c]) * q.scales[o * (k / 32) + c / 32] / 2
+                            case .f16: bound += abs(xs[m * k + c] * w.scalars[o * k + c]) * 0x1p-11  // binary16 rounding
+                            }
                         }
                         XCTAssertLessThanOrEqual(abs(ys[m * n + o] - yf[m * n + o]), bound * 1.001 + 1e-5, "\(scheme) row \(m) out \(o)")
                     }

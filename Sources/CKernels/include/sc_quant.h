@@ -11,7 +11,8 @@
 /// scale s = max|w| / 7 rounded up to a binary16 value, and 16 bytes: byte j holds element j in its
 /// low nibble and element 16 + j in its high nibble, each stored as q + 8 with q in [-8, 7].
 /// Dequantization: w ~= s * q. Error per element <= s / 2 (no clipping occurs by construction).
-enum { SC_QUANT_INT8 = 1, SC_QUANT_Q4 = 2, SC_QUANT_Q4_GROUP = 32 };
+/// f16: w = binary16 value (no scale; scale pointers are ignored), row-major like the others.
+enum { SC_QUANT_INT8 = 1, SC_QUANT_Q4 = 2, SC_QUANT_F16 = 3, SC_QUANT_Q4_GROUP = 32 };
 
 /// binary16 <-> binary32 (round to nearest even; overflow -> inf).
 uint16_t sc_f32_to_f16(float f);
