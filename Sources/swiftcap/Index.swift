@@ -17,13 +17,26 @@ struct IndexBuild: ParsableCommand {
     @Option(help: "Folder with karpathy_val_images.txt and karpathy_test_images.txt (default: <shared>/data/karpathy).")
     var karpathy: String?
     @Option(help: "Output datastore file.") var out: String
+    @Option(help: ArgumentHelp("Keep only this fraction of the training images (every image whose position in id order falls in "
+                               + "the first F of each block of 1000; for datastore-size studies).", valueName: "F"))
+    var fraction: Double = 1
+
+    func validate() throws {
+        guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must be in (0, 1], got \(fraction)") }
+    }
 
     func run() throws {
         let paths = AssetPaths.fromEnvironment()
         let captionsDir = captions.map { URL(fileURLWithPath: $0) } ?? paths.asset("coco-captions")
         let karpathyDir = karpathy.map { URL(fileURLWithPath: $0) } ?? paths.sharedFile("data/karpathy")
         let t0 = Date()
-        let corpus = try CaptionCorpus.karpathyTrain(captionsDirectory: captionsDir, karpathyDirectory: karpathyDir)
+        var corpus = try CaptionCorpus.karpathyTrain(captionsDirectory: captionsDir, karpathyDirectory: karpathyDir)
+        if fraction < 1 {
+            // Whole images (all their captions) in or out, spread evenly over the id range.
+            let ids = Array(Set(corpus.captions.map(\.imageID))).sorted()
+            let keep = Set(ids.enumerated().filter { Double($0.offset % 1000) < fraction * 1000 }.map(\.element))
+            corpus = CaptionCorpus(captions: corpus.captions.filter { keep.contains($0.imageID) })
+        }
         let t1 = Date()
         try Datastore.build(corpus: corpus, vocabulary: .standard, to: URL(fileURLWithPath: out))
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
