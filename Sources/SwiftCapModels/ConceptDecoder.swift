@@ -74,9 +74,10 @@ public struct ConceptDecoder: Sendable {
                                 layerNormEpsilon: 1e-5, activationFunction: "gelu_new", bosTokenId: nil, eosTokenId: nil)
         let model: GPT2
         do {
-            // Files from `swiftcap quantize` read back through the quantized reader: int8/q4 matrices stay
-            // quantized in memory (GPT2 binds them as LinearWeight), f16 tensors become fp32.
-            let source: any TensorSource = QuantizedCheckpoint.isQuantized(file) ? try QuantizedCheckpoint(file: file) : file
+            // Every file reads through the quantized reader: int8/q4 matrices (`swiftcap quantize`) and F16
+            // matrices (the shipped f16 file too) stay as stored, in memory, and run through the fused
+            // dequantize-and-dot kernels (few rows per decode step) instead of being widened to fp32.
+            let source: any TensorSource = try QuantizedCheckpoint(file: file)
             model = try GPT2(config: config, weights: Weights(source))
         } catch {
             throw ConceptDecoderError.badFile(url.path, "\(error)")

@@ -141,6 +141,24 @@ final class OpsTests: XCTestCase {
         XCTAssertTrue(extremes[5].isFinite && extremes[5] > 3e38)
     }
 
+    /// log-sum-exp of a row, scalar and 8-lane forms, against double precision (the beam search's
+    /// log-softmax uses it), including tails, −∞ entries and empty rows.
+    func testLogSumExpRow() {
+        var rng = SplitMix64(seed: 7)
+        for n in [1, 7, 8, 9, 31, 6162] {
+            var row = (0..<n).map { _ in rng.nextFloat() * 40 - 20 }
+            if n > 3 { row[2] = -.infinity }
+            let exact = Foundation.log(row.reduce(0.0) { $0 + Foundation.exp(Double($1)) })
+            for vec in [false, true] {
+                let got = row.withUnsafeBufferPointer { logSumExpRow($0.baseAddress!, n, vectorized: vec) }
+                XCTAssertEqual(Double(got), exact, accuracy: 1e-5 * max(1, abs(exact)), "n \(n) vectorized \(vec)")
+            }
+        }
+        let ninf = [Float](repeating: -.infinity, count: 9)
+        XCTAssertEqual(ninf.withUnsafeBufferPointer { logSumExpRow($0.baseAddress!, 9, vectorized: true) }, -.infinity)
+        XCTAssertEqual(ninf.withUnsafeBufferPointer { logSumExpRow($0.baseAddress!, 0, vectorized: false) }, -.infinity)
+    }
+
     /// The weight-streaming path `linear` takes for few rows agrees with GEMM.
     func testSmallRowLinearMatchesGEMM() throws {
         var rng = SplitMix64(seed: 21)

@@ -205,3 +205,25 @@ func dotRow(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, _ ve
     while j < n { s += a[j] * b[j]; j += 1 }
     return s
 }
+
+/// log Σ e^{x_j} of `n` floats, stable (max subtracted first); −∞ for an empty or all −∞ row.
+/// `vectorized` nil picks the build's default form (8 lanes in release builds).
+public func logSumExpRow(_ p: UnsafePointer<Float>, _ n: Int, vectorized: Bool? = nil) -> Float {
+    let vec = vectorized ?? vectorKernelsByDefault
+    let m = maxRow(p, n, vec)
+    guard m > -Float.infinity else { return -.infinity }
+    var j = 0
+    var sum: Float = 0
+    if vec {
+        var acc = F8(repeating: 0)
+        let raw = UnsafeRawPointer(p)
+        let mv = F8(repeating: m)
+        while j + 8 <= n {
+            acc += vexp(raw.loadUnaligned(fromByteOffset: j * 4, as: F8.self) - mv)
+            j += 8
+        }
+        sum = acc.sum()
+    }
+    while j < n { sum += expf(p[j] - m); j += 1 }
+    return m + logf(sum)
+}
