@@ -123,6 +123,21 @@ final class DatastoreTests: XCTestCase {
         XCTAssertEqual(r.caption, "Two zebras standing in a field")
     }
 
+    func testEmptyQuerySamplesTheWholeStoreAndWeakEvidenceIsUsedWhenNothingElse() throws {
+        let (store, url) = try makeStore()
+        defer { try? FileManager.default.removeItem(at: url) }
+        // Unknown concept only: an even sample over all captions, not the first few.
+        let hits = store.search(Datastore.Query(["unicorn": (1, 1)]), minimum: 2, maximum: 3)
+        XCTAssertEqual(hits.map(\.caption), [0, 2, 4])
+        XCTAssertEqual(store.search(Datastore.Query(), minimum: 1, maximum: 100).count, 6)
+        // A 0.35 cat is below the 0.5 threshold but is all there is: it is used.
+        let captioner = RetrievalCaptioner(datastore: store)
+        XCTAssertEqual(captioner.query(for: [ConceptEvidence(name: "cat", score: 0.35, area: 0.3)]).concepts.keys.sorted(), ["cat"])
+        // With a confident dog, the weak cat is still dropped.
+        let both = captioner.query(for: [ConceptEvidence(name: "cat", score: 0.35, area: 0.3), ConceptEvidence(name: "dog", score: 0.9, area: 0.3)])
+        XCTAssertEqual(both.concepts.keys.sorted(), ["dog"])
+    }
+
     func testConfigDecodesAnySubsetOfFields() throws {
         let c = try JSONDecoder().decode(RetrievalCaptioner.Config.self, from: Data(#"{"poolImages": 7, "consensus": "centroid"}"#.utf8))
         XCTAssertEqual(c.poolImages, 7)

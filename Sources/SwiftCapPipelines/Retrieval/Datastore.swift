@@ -347,6 +347,12 @@ public struct Datastore: @unchecked Sendable {
     /// `minimum` and at most `maximum`.
     public func search(_ query: Query, minimum: Int = 20, maximum: Int = 400, tolerance: Float = 0.02) -> [Hit] {
         let qFeatures = features(of: query)
+        // No known concept: an even sample over the whole store (every caption equally likely), so the
+        // consensus picks a generic caption instead of one of the file's first captions.
+        if qFeatures.isEmpty {
+            let k = min(maximum, captionCount)
+            return (0..<k).map { Hit(caption: $0 * captionCount / max(k, 1), score: 0) }
+        }
         var scores = [Float](repeating: 0, count: captionCount)
         var qNorm: Float = 0
         data.withUnsafeBytes { raw in

@@ -96,10 +96,18 @@ public struct RetrievalCaptioner: Sendable {
     /// Builds the datastore query from evidence: per concept, its strongest weight and how many
     /// instances pass the score threshold.
     public func query(for evidence: [ConceptEvidence]) -> Datastore.Query {
+        let q = query(for: evidence, minScore: config.minScore, minLabelScore: config.minLabelScore)
+        // Nothing passed the thresholds: weak evidence (a 0.3 detection, a 0.2 label) beats none, which
+        // would leave the datastore's generic fallback.
+        if q.concepts.isEmpty { return query(for: evidence, minScore: min(config.minScore, 0.3), minLabelScore: min(config.minLabelScore, 0.2)) }
+        return q
+    }
+
+    func query(for evidence: [ConceptEvidence], minScore: Float, minLabelScore: Float) -> Datastore.Query {
         var weight: [String: Float] = [:], count: [String: Int] = [:]
         for e in evidence {
             let label = e.isLabel ?? false
-            guard e.score >= (label ? config.minLabelScore : config.minScore) else { continue }
+            guard e.score >= (label ? minLabelScore : minScore) else { continue }
             let name = vocabulary.canonicalName(e.name) ?? e.name
             let w = label ? e.score * config.labelWeight
                 : pow(e.score, config.scorePower) * pow(e.area + config.areaFloor, config.areaPower)
