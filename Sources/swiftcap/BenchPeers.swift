@@ -23,7 +23,7 @@ struct BenchPeers: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Python with torch and transformers (default: $SWIFTCAP_PYTHON). Without it only SwiftCap is timed.")
-    var peerPython: String? = ProcessInfo.processInfo.environment["SWIFTCAP_PYTHON"]
+    var peerPython: String?
     @Option(help: "Peer script (default: scripts/bench_torch_peers.py in this repository).") var peerScript: String?
     @Option(help: "Alternation rounds.") var rounds = 5
     @Option(help: "Timed runs per workload per round on each side.") var runsPerRound = 2
@@ -60,7 +60,7 @@ struct BenchPeers: ParsableCommand {
         // The peer first: its ready line carries the decoder prompt both sides time.
         var peer: PeerProcess?
         var framework = "", decoderPrompt: [Int] = []
-        if let python = peerPython, !python.isEmpty {
+        if let python = peerPython ?? ProcessInfo.processInfo.environment["SWIFTCAP_PYTHON"], !python.isEmpty {
             let script = peerScript ?? root.appendingPathComponent("scripts/bench_torch_peers.py").path
             printError("starting peer: \(python) \(script) --threads \(device.threads) --tokens \(tokens) --serve")
             let p = try PeerProcess(python: python, arguments: [script, "--threads", "\(device.threads)", "--tokens", "\(tokens)", "--serve"])
