@@ -183,6 +183,17 @@ final class ConsensusTests: XCTestCase {
         XCTAssertGreaterThan(fast[0], fast[2])
     }
 
+    func testNonASCIICaptionsShareWordIDsWithASCIIOnes() {
+        // The em dash sends the second caption through the general tokenizer; its words must still match
+        // the first caption's (byte-hashed) words, exactly as with a plain hyphen.
+        let a = ConsensusReranker().scores(["a dog runs fast", "A DOG runs — fast", "a cat sleeps"])
+        let b = ConsensusReranker().scores(["a dog runs fast", "A DOG runs - fast", "a cat sleeps"])
+        XCTAssertEqual(a.count, 3)
+        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        let c = ConsensusReranker().scores(["un café noir", "un cafe noir", "un café noir"])
+        XCTAssertGreaterThan(c[0], c[1])  // "café" and "cafe" are different words
+    }
+
     func testTokenizerFastPathMatchesUnicodePath() {
         // The ASCII fast path must split and lower-case exactly like the general path.
         for text in ["A Man's DOG, on 2 skis!", "  leading and trailing  ", "", "x", "a-b_c.d/e",

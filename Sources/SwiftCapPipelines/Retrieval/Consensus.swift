@@ -58,6 +58,7 @@ public struct ConsensusReranker: Sendable {
     func vectors(_ pool: [String]) -> PoolVectors {
         let n = pool.count
         var wordIDs: [Substring: UInt32] = [:]
+        var hashedIDs: [UInt64: UInt32] = [:]
         var gramIDs: [UInt64: Int32] = [:]
         var df: [Int32] = []
         var v = PoolVectors()
@@ -67,12 +68,7 @@ public struct ConsensusReranker: Sendable {
         var grams: [Int32] = []
         var prefix: [Int32] = []
         for text in pool {
-            let words: [UInt32] = ConceptVocabulary.tokenize(text).map { w in
-                if let id = wordIDs[w] { return id }
-                let id = UInt32(wordIDs.count)
-                wordIDs[w] = id
-                return id
-            }
+            let words = wordIDsOf(text, &wordIDs, &hashedIDs)
             v.lengths.append(words.count)
             prefix.removeAll(keepingCapacity: true)
             prefix.append(contentsOf: repeatElement(-1, count: words.count))  // id of the (k-1)-gram at i
@@ -154,6 +150,51 @@ public struct ConsensusReranker: Sendable {
                 total += dot / v.norms[i * maxN + k]
             }
             return total / Double(maxN) / wsum
+        }
+    }
+
+    /// Word ids of a caption, tokenised as `ConceptVocabulary.tokenize` does. ASCII captions (nearly all)
+    /// are read byte by byte and their words interned by a 64-bit FNV-1a hash of the lower-cased bytes,
+    /// without building strings; others go through `tokenize`. Both maps hand out ids from one counter.
+    func wordIDsOf(_ text: String, _ wordIDs: inout [Substring: UInt32], _ hashedIDs: inout [UInt64: UInt32]) -> [UInt32] {
+        func intern(_ h: UInt64) -> UInt32 {
+            if let id = hashedIDs[h] { return id }
+            let id = UInt32(hashedIDs.count + wordIDs.count)
+            hashedIDs[h] = id
+            return id
+        }
+        var ids: [UInt32] = []
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var inWord = false
+        var ascii = true
+        for b in text.utf8 {
+            if b >= 0x80 { ascii = false; break }
+            var c = b
+            if c >= 0x41 && c <= 0x5A { c += 0x20 }
+            if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) {
+                h = (h ^ UInt64(c)) &* 0x100_0000_01b3
+                inWord = true
+            } else if inWord {
+                ids.append(intern(h))
+                h = 0xcbf2_9ce4_8422_2325
+                inWord = false
+            }
+        }
+        if ascii {
+            if inWord { ids.append(intern(h)) }
+            return ids
+        }
+        return ConceptVocabulary.tokenize(text).map { w in
+            // Non-ASCII words get their own ids; an ASCII word here hashes to the same id as above.
+            if w.utf8.allSatisfy({ $0 < 0x80 }) {
+                var h: UInt64 = 0xcbf2_9ce4_8422_2325
+                for c in w.utf8 { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+                return intern(h)
+            }
+            if let id = wordIDs[w] { return id }
+            let id = UInt32(hashedIDs.count + wordIDs.count)
+            wordIDs[w] = id
+            return id
         }
     }
 
