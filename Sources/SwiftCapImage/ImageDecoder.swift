@@ -65,6 +65,11 @@ public struct ImageDecoder: Sendable {
     /// Decodes the file at `url` and reports what it held.
     public func decodeWithInfo(contentsOf url: URL) throws -> (image: RGBImage, info: ImageInfo) {
         let name = url.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory) else {
+            throw ImageError.unreadable(file: name, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw ImageError.unreadable(file: name, reason: "it is a directory, not a photo") }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .mappedIfSafe)

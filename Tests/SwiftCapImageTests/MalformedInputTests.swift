@@ -37,8 +37,10 @@ final class MalformedInputTests: XCTestCase {
             guard case ImageError.unreadable(let f, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(f, missing.path)
         }
+        XCTAssertThrowsError(try decoder.decode(contentsOf: missing)) { e in XCTAssertTrue("\(e)".contains("no such file"), "\(e)") }
         XCTAssertThrowsError(try decoder.decode(contentsOf: dir)) { e in
             XCTAssertNotNil(e as? ImageError, "\(e)")
+            XCTAssertTrue("\(e)".contains("is a directory"), "\(e)")
         }
     }
 
