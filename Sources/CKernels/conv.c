@@ -56,7 +56,7 @@ void sc_bias_act(float *y, int n, const float *bias, int c0, int c1, int act, fl
     for (int c = c0; c < c1; c++) sc_act_row(y + (size_t)c * n, n, bias ? bias[c] : 0.f, act, actA, actB);
 }
 
-void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int kw,
+void sc_conv_depthwise_ref(const float *x, int H, int W, const float *w, int kh, int kw,
                        int sh, int sw, int pt, int pl, int dh, int dw,
                        const float *bias, float *y, int OH, int OW, int c0, int c1,
                        int act, float actA, float actB) {
@@ -183,29 +183,44 @@ void sc_bias_act_block(float *y, int ld, int cols, const float *bias, int c0, in
 
 void sc_maxpool(const float *x, int H, int W, float *y, int OH, int OW, int kh, int kw, int sh, int sw,
                 int pt, int pl, int dh, int dw, int p0, int p1) {
+    // Per output row: the column-wise max over the window's rows into a -inf padded line (a
+    // unit-stride loop that vectorises), then the max over the window's columns of that line.
+    // NaN anywhere in a window wins, as in the reference comparison `v > m || v != v`.
+    int hiCol = (OW - 1) * sw - pl + (kw - 1) * dw + 1;
+    if (hiCol < W) hiCol = W;
+    const int L = pl + hiCol;
+    float *line = (float *)malloc(sizeof(float) * (size_t)L);
+    if (!line) return;
+    for (int q = 0; q < L; q++) line[q] = -INFINITY;
+    float *mid = line + pl;
     for (int p = p0; p < p1; p++) {
         const float *xp = x + (size_t)p * H * W;
         float *yp = y + (size_t)p * OH * OW;
         for (int i = 0; i < OH; i++) {
             const int hs = i * sh - pt;
-            for (int j = 0; j < OW; j++) {
-                const int ws = j * sw - pl;
-                float m = -INFINITY;
-                for (int a = 0; a < kh; a++) {
-                    const int r = hs + a * dh;
-                    if (r < 0 || r >= H) continue;
-                    const float *row = xp + (size_t)r * W;
-                    for (int b = 0; b < kw; b++) {
-                        const int q = ws + b * dw;
-                        if (q < 0 || q >= W) continue;
-                        const float v = row[q];
-                        if (v > m || v != v) m = v;
-                    }
+            for (int q = 0; q < W; q++) mid[q] = -INFINITY;
+            for (int a = 0; a < kh; a++) {
+                const int r = hs + a * dh;
+                if (r < 0 || r >= H) continue;
+                const float *row = xp + (size_t)r * W;
+                for (int q = 0; q < W; q++) {
+                    const float v = row[q], m = mid[q];
+                    mid[q] = (v > m || v != v) ? v : m;
                 }
-                yp[(size_t)i * OW + j] = m;
+            }
+            float *out = yp + (size_t)i * OW;
+            for (int j = 0; j < OW; j++) {
+                const float *win = line + j * sw;   // window column b at win[b * dw] (line is -pl based)
+                float m = -INFINITY;
+                for (int b = 0; b < kw; b++) {
+                    const float v = win[b * dw];
+                    if (v > m || v != v) m = v;
+                }
+                out[j] = m;
             }
         }
     }
+    free(line);
 }
 
 void sc_plane_mean(const float *x, int n, float *y, int p0, int p1) {
@@ -268,4 +283,109 @@ void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float
         }
         sc_act_row(yr + p0, p1 - p0, bias ? bias[o] : 0.f, act, actA, actB);
     }
+}
+
+typedef float sc_v16 __attribute__((vector_size(64)));
+static inline sc_v16 sc_load16(const float *p) { sc_v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void sc_store16(float *p, sc_v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// Sum over the kh*kw taps for 16*NV consecutive outputs starting at `base` (phase-plane
+// coordinates), accumulators held in registers for the whole tap loop. Tap t reads
+// base + off[t]; weights wt[t]. Taps are added in (i, j) order from zero, as the reference loop does.
+#define SC_DW_BLOCK(NV)                                                                            \
+    static inline void sc_dw_block##NV(const float *base, const long *off, const float *wt, int taps, \
+                                       float *dst) {                                              \
+        sc_v16 a[NV];                                                                              \
+        for (int v = 0; v < NV; v++) a[v] = (sc_v16){0};                                          \
+        for (int t = 0; t < taps; t++) {                                                           \
+            const float *p = base + off[t];                                                        \
+            const float wv = wt[t];                                                                \
+            for (int v = 0; v < NV; v++) a[v] += wv * sc_load16(p + 16 * v);                       \
+        }                                                                                          \
+        for (int v = 0; v < NV; v++) sc_store16(dst + 16 * v, a[v]);                               \
+    }
+SC_DW_BLOCK(1)
+SC_DW_BLOCK(4)
+
+void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int kw,
+                       int sh, int sw, int pt, int pl, int dh, int dw,
+                       const float *bias, float *y, int OH, int OW, int c0, int c1,
+                       int act, float actA, float actB) {
+    // Strides 1 and 2 without dilation: the zero-padded input of one channel is split into s*s
+    // "phase planes" (rows a, a+s, ...; columns b, b+s, ...), so every tap reads unit-stride runs
+    // and 16-wide register accumulators sum all taps before one store. Other cases: reference loop.
+    const int s = sh;
+    if (sh != sw || (s != 1 && s != 2) || dh != 1 || dw != 1 || kh * kw > 64) {
+        sc_conv_depthwise_ref(x, H, W, w, kh, kw, sh, sw, pt, pl, dh, dw, bias, y, OH, OW, c0, c1, act, actA, actB);
+        return;
+    }
+    const int PH = (OH - 1) * s + kh, PW = (OW - 1) * s + kw;  // padded extent actually read
+    const int PHs = (PH + s - 1) / s, PWs = (PW + s - 1) / s;   // one phase plane
+    const size_t slack = (size_t)PWs + 64;                      // over-reads of the last 16-wide block
+    const size_t phaseSize = (size_t)PHs * PWs + slack;
+    // Small output rows: compute OH*PWs flattened outputs (PWs - OW junk columns per row) into a
+    // buffer, then copy rows out; wide rows are computed straight into y.
+    const int flat = OW < 32;
+    const size_t nflat = (size_t)OH * PWs;
+    const size_t nflatRound = (nflat + 63) / 64 * 64;
+    float *phases = (float *)malloc(sizeof(float) * phaseSize * (size_t)(s * s));
+    float *buf = (float *)malloc(sizeof(float) * (flat ? nflatRound : 64));
+    if (!phases || !buf) { free(phases); free(buf); return; }
+    memset(phases, 0, sizeof(float) * phaseSize * (size_t)(s * s));
+    long off[64];
+    const int taps = kh * kw;
+    for (int i = 0; i < kh; i++)
+        for (int j = 0; j < kw; j++)
+            off[i * kw + j] = (long)((i % s) * s + (j % s)) * (long)phaseSize + (long)(i / s) * PWs + (j / s);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        const float *wc = w + (size_t)c * taps;
+        float *yc = y + (size_t)c * OH * OW;
+        // Fill the phase planes (borders stay zero from the first memset; interior overwritten).
+        for (int a = 0; a < s; a++) {
+            for (int b = 0; b < s; b++) {
+                float *ph = phases + (size_t)(a * s + b) * phaseSize;
+                // columns m with 0 <= b + s*m - pl < W
+                int mlo = pl - b > 0 ? (pl - b + s - 1) / s : 0;
+                int mhi = (W - 1 + pl - b) >= 0 ? (W - 1 + pl - b) / s + 1 : 0;
+                if (mhi > PWs) mhi = PWs;
+                for (int r = 0; r < PHs; r++) {
+                    const int sr = a + s * r - pt;
+                    float *dst = ph + (size_t)r * PWs;
+                    if (sr < 0 || sr >= H || mhi <= mlo) continue;
+                    const float *src = xc + (size_t)sr * W + (b + s * mlo - pl);
+                    if (s == 1) memcpy(dst + mlo, src, sizeof(float) * (size_t)(mhi - mlo));
+                    else for (int m = 0; m < mhi - mlo; m++) dst[mlo + m] = src[2 * m];
+                }
+            }
+        }
+        // Zero-padding cells hold zeros because every phase cell outside [mlo, mhi) x valid rows
+        // is written only by the memset above; the interior is rewritten per channel.
+        const float b0 = bias ? bias[c] : 0.f;
+        if (flat) {
+            size_t q = 0;
+            for (; q + 64 <= nflat; q += 64) sc_dw_block4(phases + q, off, wc, taps, buf + q);
+            for (; q < nflat; q += 16) sc_dw_block1(phases + q, off, wc, taps, buf + q);
+            for (int oh = 0; oh < OH; oh++) {
+                float *out = yc + (size_t)oh * OW;
+                memcpy(out, buf + (size_t)oh * PWs, sizeof(float) * (size_t)OW);
+                sc_act_row(out, OW, b0, act, actA, actB);
+            }
+        } else {
+            for (int oh = 0; oh < OH; oh++) {
+                const float *rowBase = phases + (size_t)oh * PWs;
+                float *out = yc + (size_t)oh * OW;
+                int o = 0;
+                for (; o + 64 <= OW; o += 64) sc_dw_block4(rowBase + o, off, wc, taps, out + o);
+                for (; o + 16 <= OW; o += 16) sc_dw_block1(rowBase + o, off, wc, taps, out + o);
+                if (o < OW) {
+                    sc_dw_block1(rowBase + o, off, wc, taps, buf);
+                    memcpy(out + o, buf, sizeof(float) * (size_t)(OW - o));
+                }
+                sc_act_row(out, OW, b0, act, actA, actB);
+            }
+        }
+    }
+    free(phases);
+    free(buf);
 }

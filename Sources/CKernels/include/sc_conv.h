@@ -15,6 +15,13 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
                        const float *bias, float *y, int OH, int OW, int c0, int c1,
                        int act, float actA, float actB);
 
+/// The portable reference form of sc_conv_depthwise (scalar loops over a padded plane); same
+/// arguments and results. sc_conv_depthwise uses it for strides other than 1/2 and for dilation.
+void sc_conv_depthwise_ref(const float *x, int H, int W, const float *w, int kh, int kw,
+                           int sh, int sw, int pt, int pl, int dh, int dw,
+                           const float *bias, float *y, int OH, int OW, int c0, int c1,
+                           int act, float actA, float actB);
+
 /// im2col for rows [r0, r1) of the column matrix: x [C, H, W] -> col [C*kh*kw, OH*OW], where row
 /// r = (c*kh + i)*kw + j holds x[c, oh*sh + i*dh - pt, ow*sw + j*dw - pl] (zero outside).
 void sc_im2col(const float *x, int H, int W, int kh, int kw, int sh, int sw, int pt, int pl,
