@@ -389,3 +389,91 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
     free(phases);
     free(buf);
 }
+
+// One R x (16*NV) tile of y = w @ x: accumulators stay in registers for the whole K loop
+// (terms added in k order from zero), then one store per vector.
+#define SC_GEMM_TILE(R, NV)                                                                        \
+    static inline void sc_gemm_tile_##R##x##NV(const float *w, int K, const float *x, int ldx,     \
+                                               float *y, int ldy) {                               \
+        sc_v16 a[R][NV];                                                                           \
+        for (int r = 0; r < R; r++)                                                                \
+            for (int v = 0; v < NV; v++) a[r][v] = (sc_v16){0};                                   \
+        for (int k = 0; k < K; k++) {                                                              \
+            const float *xp = x + (size_t)k * ldx;                                                 \
+            sc_v16 u[NV];                                                                          \
+            for (int v = 0; v < NV; v++) u[v] = sc_load16(xp + 16 * v);                            \
+            for (int r = 0; r < R; r++) {                                                          \
+                const float c = w[(size_t)r * K + k];                                              \
+                for (int v = 0; v < NV; v++) a[r][v] += c * u[v];                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < R; r++)                                                                \
+            for (int v = 0; v < NV; v++) sc_store16(y + (size_t)r * ldy + 16 * v, a[r][v]);        \
+    }
+SC_GEMM_TILE(8, 2)
+SC_GEMM_TILE(4, 2)
+SC_GEMM_TILE(1, 2)
+SC_GEMM_TILE(8, 1)
+SC_GEMM_TILE(4, 1)
+SC_GEMM_TILE(1, 1)
+
+// Rows [m0, m1) of one column strip of width 16*NV: 8-row tiles, then 4, then 1.
+#define SC_GEMM_STRIP(NV)                                                                          \
+    static void sc_gemm_strip##NV(const float *w, int K, const float *x, int ldx, float *y, int ldy, \
+                                  int m0, int m1) {                                               \
+        int o = m0;                                                                                \
+        for (; o + 8 <= m1; o += 8)                                                                \
+            sc_gemm_tile_8x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+        for (; o + 4 <= m1; o += 4)                                                                \
+            sc_gemm_tile_4x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+        for (; o < m1; o++)                                                                        \
+            sc_gemm_tile_1x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+    }
+SC_GEMM_STRIP(2)
+SC_GEMM_STRIP(1)
+
+void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                  const float *bias, int m0, int m1, int p0, int p1, int act, float actA, float actB) {
+    (void)M;
+    if (m1 <= m0 || p1 <= p0) return;
+    // The epilogue runs per column strip, while that strip of y is still in cache.
+#define SC_STRIP_EPILOGUE(J, WIDTH)                                                                \
+    for (int o = m0; o < m1; o++)                                                                  \
+        sc_act_row(y + (size_t)o * ldy + (J), (WIDTH), bias ? bias[o] : 0.f, act, actA, actB);
+    int j = p0;
+    for (; j + 32 <= p1; j += 32) {
+        sc_gemm_strip2(w, K, x + j, ldx, y + j, ldy, m0, m1);
+        SC_STRIP_EPILOGUE(j, 32)
+    }
+    for (; j + 16 <= p1; j += 16) {
+        sc_gemm_strip1(w, K, x + j, ldx, y + j, ldy, m0, m1);
+        SC_STRIP_EPILOGUE(j, 16)
+    }
+    if (j < p1) {
+        // Last < 16 columns: x columns copied into a zero-padded [K, 16] panel, results through a
+        // [m1 - m0, 16] buffer, so nothing reads or writes past the caller's arrays.
+        const int tail = p1 - j;
+        float *xt = (float *)malloc(sizeof(float) * ((size_t)K * 16 + (size_t)(m1 - m0) * 16));
+        if (xt) {
+            float *yt = xt + (size_t)K * 16;
+            for (int k = 0; k < K; k++) {
+                float *d = xt + (size_t)k * 16;
+                memcpy(d, x + (size_t)k * ldx + j, sizeof(float) * (size_t)tail);
+                for (int t = tail; t < 16; t++) d[t] = 0.f;
+            }
+            sc_gemm_strip1(w + (size_t)m0 * K, K, xt, 16, yt, 16, 0, m1 - m0);
+            for (int o = m0; o < m1; o++)
+                memcpy(y + (size_t)o * ldy + j, yt + (size_t)(o - m0) * 16, sizeof(float) * (size_t)tail);
+            free(xt);
+        } else {
+            for (int o = m0; o < m1; o++)
+                for (int q = j; q < p1; q++) {
+                    float s = 0.f;
+                    for (int k = 0; k < K; k++) s += w[(size_t)o * K + k] * x[(size_t)k * ldx + q];
+                    y[(size_t)o * ldy + q] = s;
+                }
+        }
+        SC_STRIP_EPILOGUE(j, tail)
+    }
+#undef SC_STRIP_EPILOGUE
+}

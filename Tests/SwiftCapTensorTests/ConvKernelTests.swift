@@ -53,8 +53,10 @@ final class ConvKernelTests: XCTestCase {
         let bias = values(o, seed: 99)
         let (ref, oh, ow) = naiveConv(x: x, c: c, h: h, w: w, weight: wt, o: o, kh: kh, kw: kw, bias: bias, stride: stride,
                                       pad: pad, dilation: dilation, groups: groups, relu: true)
-        for threads in [1, 2] {
-            let y = try Device(threads: threads).conv2d(Tensor(x, shape: [1, c, h, w]), weight: Tensor(wt, shape: [o, c / groups, kh, kw]),
+        // OpenBLAS devices run sc_conv_gemm for the GEMMs; the reference backend keeps the BLAS route.
+        for device in [Device(threads: 1), Device(threads: 2), Device(threads: 2, gemm: ReferenceGEMM())] {
+            let threads = device.threads
+            let y = try device.conv2d(Tensor(x, shape: [1, c, h, w]), weight: Tensor(wt, shape: [o, c / groups, kh, kw]),
                                                         bias: Tensor(bias, shape: [o]), stride: [stride, stride],
                                                         padding: .explicit(top: pad.0, left: pad.1, bottom: pad.2, right: pad.3),
                                                         dilation: [dilation, dilation], groups: groups, activation: .relu)
@@ -88,6 +90,11 @@ final class ConvKernelTests: XCTestCase {
         try check(c: 96, h: 9, w: 11, o: 50, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
         try check(c: 72, h: 20, w: 26, o: 12, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
         try check(c: 48, h: 6, w: 6, o: 32, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 2)
+        // few columns, many rows: split over 8-row tiles on 2 threads (70 = 8*8 + 4 + 1 + 1)
+        try check(c: 64, h: 7, w: 7, o: 70, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
+        // im2col convolutions through the same kernel
+        try check(c: 8, h: 20, w: 37, o: 20, kh: 3, kw: 3, stride: 2, pad: (1, 1, 1, 1), groups: 1)
+        try check(c: 12, h: 15, w: 15, o: 18, kh: 3, kw: 3, stride: 1, pad: (1, 1, 1, 1), groups: 3)
     }
 
     func testMaxPoolWideRows() throws {

@@ -47,4 +47,11 @@ void sc_plane_mean(const float *x, int n, float *y, int p0, int p1);
 void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
                     const float *bias, int p0, int p1, int act, float actA, float actB);
 
+/// Register-tiled matrix product for convolutions (1×1 and im2col): rows [m0, m1) × columns [p0, p1)
+/// of y[M, ldy] = w[M, K] @ x[K, ldx], then y = act(y + bias[row]) (bias may be NULL). Tiles of
+/// 8 rows × 32 columns keep their sums in 16-wide vector registers over the whole K loop, with no
+/// packing; written with clang vector types, so it builds for any target (AVX-512 here).
+void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                  const float *bias, int m0, int m1, int p0, int p1, int act, float actA, float actB);
+
 #endif
