@@ -289,12 +289,32 @@ typedef float sc_v16 __attribute__((vector_size(64)));
 static inline sc_v16 sc_load16(const float *p) { sc_v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void sc_store16(float *p, sc_v16 v) { __builtin_memcpy(p, &v, sizeof v); }
 
+// Bias + activation on 16 values in registers, the same arithmetic as sc_act_row (which the
+// kernels below still call for sigmoid, SC_ACT_SIGMOID being the one case not done here).
+static inline sc_v16 sc_act16(sc_v16 v, float bias, int act, float a, float b) {
+    const sc_v16 zero = {0}, six = zero + 6.f;
+    v += bias;
+    switch (act) {
+    case SC_ACT_RELU: return __builtin_elementwise_max(v, zero);
+    case SC_ACT_RELU6: return __builtin_elementwise_min(__builtin_elementwise_max(v, zero), six);
+    case SC_ACT_HARDSWISH: {
+        sc_v16 t = __builtin_elementwise_min(__builtin_elementwise_max(v + 3.f, zero), six);
+        return v * t / 6.f;
+    }
+    case SC_ACT_HARDSIGMOID: {
+        sc_v16 t = a * v + b;
+        return __builtin_elementwise_min(__builtin_elementwise_max(t, zero), zero + 1.f);
+    }
+    default: return v;
+    }
+}
+
 // Sum over the kh*kw taps for 16*NV consecutive outputs starting at `base` (phase-plane
 // coordinates), accumulators held in registers for the whole tap loop. Tap t reads
 // base + off[t]; weights wt[t]. Taps are added in (i, j) order from zero, as the reference loop does.
 #define SC_DW_BLOCK(NV)                                                                            \
     static inline void sc_dw_block##NV(const float *base, const long *off, const float *wt, int taps, \
-                                       float *dst) {                                              \
+                                       float *dst, float bias, int act, float actA, float actB) { \
         sc_v16 a[NV];                                                                              \
         for (int v = 0; v < NV; v++) a[v] = (sc_v16){0};                                          \
         for (int t = 0; t < taps; t++) {                                                           \
@@ -302,7 +322,7 @@ static inline void sc_store16(float *p, sc_v16 v) { __builtin_memcpy(p, &v, size
             const float wv = wt[t];                                                                \
             for (int v = 0; v < NV; v++) a[v] += wv * sc_load16(p + 16 * v);                       \
         }                                                                                          \
-        for (int v = 0; v < NV; v++) sc_store16(dst + 16 * v, a[v]);                               \
+        for (int v = 0; v < NV; v++) sc_store16(dst + 16 * v, sc_act16(a[v], bias, act, actA, actB)); \
     }
 SC_DW_BLOCK(1)
 SC_DW_BLOCK(4)
@@ -361,28 +381,32 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
         }
         // Zero-padding cells hold zeros because every phase cell outside [mlo, mhi) x valid rows
         // is written only by the memset above; the interior is rewritten per channel.
+        // Bias and activation are applied in registers before the store; sigmoid afterwards per row.
         const float b0 = bias ? bias[c] : 0.f;
+        const int late = act == SC_ACT_SIGMOID;
+        const float bv = late ? 0.f : b0;
+        const int av = late ? SC_ACT_NONE : act;
         if (flat) {
             size_t q = 0;
-            for (; q + 64 <= nflat; q += 64) sc_dw_block4(phases + q, off, wc, taps, buf + q);
-            for (; q < nflat; q += 16) sc_dw_block1(phases + q, off, wc, taps, buf + q);
+            for (; q + 64 <= nflat; q += 64) sc_dw_block4(phases + q, off, wc, taps, buf + q, bv, av, actA, actB);
+            for (; q < nflat; q += 16) sc_dw_block1(phases + q, off, wc, taps, buf + q, bv, av, actA, actB);
             for (int oh = 0; oh < OH; oh++) {
                 float *out = yc + (size_t)oh * OW;
                 memcpy(out, buf + (size_t)oh * PWs, sizeof(float) * (size_t)OW);
-                sc_act_row(out, OW, b0, act, actA, actB);
+                if (late) sc_act_row(out, OW, b0, act, actA, actB);
             }
         } else {
             for (int oh = 0; oh < OH; oh++) {
                 const float *rowBase = phases + (size_t)oh * PWs;
                 float *out = yc + (size_t)oh * OW;
                 int o = 0;
-                for (; o + 64 <= OW; o += 64) sc_dw_block4(rowBase + o, off, wc, taps, out + o);
-                for (; o + 16 <= OW; o += 16) sc_dw_block1(rowBase + o, off, wc, taps, out + o);
+                for (; o + 64 <= OW; o += 64) sc_dw_block4(rowBase + o, off, wc, taps, out + o, bv, av, actA, actB);
+                for (; o + 16 <= OW; o += 16) sc_dw_block1(rowBase + o, off, wc, taps, out + o, bv, av, actA, actB);
                 if (o < OW) {
-                    sc_dw_block1(rowBase + o, off, wc, taps, buf);
+                    sc_dw_block1(rowBase + o, off, wc, taps, buf, bv, av, actA, actB);
                     memcpy(out + o, buf, sizeof(float) * (size_t)(OW - o));
                 }
-                sc_act_row(out, OW, b0, act, actA, actB);
+                if (late) sc_act_row(out, OW, b0, act, actA, actB);
             }
         }
     }
@@ -394,7 +418,8 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
 // (terms added in k order from zero), then one store per vector.
 #define SC_GEMM_TILE(R, NV)                                                                        \
     static inline void sc_gemm_tile_##R##x##NV(const float *w, int K, const float *x, int ldx,     \
-                                               float *y, int ldy) {                               \
+                                               float *y, int ldy, const float *bias, int act,     \
+                                               float actA, float actB) {                          \
         sc_v16 a[R][NV];                                                                           \
         for (int r = 0; r < R; r++)                                                                \
             for (int v = 0; v < NV; v++) a[r][v] = (sc_v16){0};                                   \
@@ -407,8 +432,11 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
                 for (int v = 0; v < NV; v++) a[r][v] += c * u[v];                                  \
             }                                                                                      \
         }                                                                                          \
-        for (int r = 0; r < R; r++)                                                                \
-            for (int v = 0; v < NV; v++) sc_store16(y + (size_t)r * ldy + 16 * v, a[r][v]);        \
+        for (int r = 0; r < R; r++) {                                                              \
+            const float br = bias ? bias[r] : 0.f;                                                 \
+            for (int v = 0; v < NV; v++)                                                           \
+                sc_store16(y + (size_t)r * ldy + 16 * v, sc_act16(a[r][v], br, act, actA, actB));  \
+        }                                                                                          \
     }
 SC_GEMM_TILE(8, 2)
 SC_GEMM_TILE(4, 2)
@@ -420,14 +448,17 @@ SC_GEMM_TILE(1, 1)
 // Rows [m0, m1) of one column strip of width 16*NV: 8-row tiles, then 4, then 1.
 #define SC_GEMM_STRIP(NV)                                                                          \
     static void sc_gemm_strip##NV(const float *w, int K, const float *x, int ldx, float *y, int ldy, \
-                                  int m0, int m1) {                                               \
+                                  int m0, int m1, const float *bias, int act, float actA, float actB) { \
         int o = m0;                                                                                \
         for (; o + 8 <= m1; o += 8)                                                                \
-            sc_gemm_tile_8x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+            sc_gemm_tile_8x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
         for (; o + 4 <= m1; o += 4)                                                                \
-            sc_gemm_tile_4x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+            sc_gemm_tile_4x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
         for (; o < m1; o++)                                                                        \
-            sc_gemm_tile_1x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy);           \
+            sc_gemm_tile_1x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
     }
 SC_GEMM_STRIP(2)
 SC_GEMM_STRIP(1)
@@ -436,17 +467,22 @@ void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *
                   const float *bias, int m0, int m1, int p0, int p1, int act, float actA, float actB) {
     (void)M;
     if (m1 <= m0 || p1 <= p0) return;
-    // The epilogue runs per column strip, while that strip of y is still in cache.
+    // Bias and activation are applied in registers as each tile is stored; sigmoid (not done
+    // there) runs per column strip afterwards, while the strip is still in cache.
+    const int late = act == SC_ACT_SIGMOID;
+    const float *tb = late ? NULL : bias;
+    const int ta = late ? SC_ACT_NONE : act;
 #define SC_STRIP_EPILOGUE(J, WIDTH)                                                                \
-    for (int o = m0; o < m1; o++)                                                                  \
-        sc_act_row(y + (size_t)o * ldy + (J), (WIDTH), bias ? bias[o] : 0.f, act, actA, actB);
+    if (late)                                                                                      \
+        for (int o = m0; o < m1; o++)                                                              \
+            sc_act_row(y + (size_t)o * ldy + (J), (WIDTH), bias ? bias[o] : 0.f, act, actA, actB);
     int j = p0;
     for (; j + 32 <= p1; j += 32) {
-        sc_gemm_strip2(w, K, x + j, ldx, y + j, ldy, m0, m1);
+        sc_gemm_strip2(w, K, x + j, ldx, y + j, ldy, m0, m1, tb, ta, actA, actB);
         SC_STRIP_EPILOGUE(j, 32)
     }
     for (; j + 16 <= p1; j += 16) {
-        sc_gemm_strip1(w, K, x + j, ldx, y + j, ldy, m0, m1);
+        sc_gemm_strip1(w, K, x + j, ldx, y + j, ldy, m0, m1, tb, ta, actA, actB);
         SC_STRIP_EPILOGUE(j, 16)
     }
     if (j < p1) {
@@ -461,10 +497,10 @@ void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *
                 memcpy(d, x + (size_t)k * ldx + j, sizeof(float) * (size_t)tail);
                 for (int t = tail; t < 16; t++) d[t] = 0.f;
             }
-            sc_gemm_strip1(w + (size_t)m0 * K, K, xt, 16, yt, 16, 0, m1 - m0);
+            sc_gemm_strip1(w + (size_t)m0 * K, K, xt, 16, yt, 16, 0, m1 - m0, tb ? tb + m0 : NULL, ta, actA, actB);
             for (int o = m0; o < m1; o++)
                 memcpy(y + (size_t)o * ldy + j, yt + (size_t)(o - m0) * 16, sizeof(float) * (size_t)tail);
-            free(xt);
+            SC_STRIP_EPILOGUE(j, tail)
         } else {
             for (int o = m0; o < m1; o++)
                 for (int q = j; q < p1; q++) {
@@ -472,8 +508,9 @@ void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *
                     for (int k = 0; k < K; k++) s += w[(size_t)o * K + k] * x[(size_t)k * ldx + q];
                     y[(size_t)o * ldy + q] = s;
                 }
+            for (int o = m0; o < m1; o++)
+                sc_act_row(y + (size_t)o * ldy + j, tail, bias ? bias[o] : 0.f, act, actA, actB);
         }
-        SC_STRIP_EPILOGUE(j, tail)
     }
 #undef SC_STRIP_EPILOGUE
 }

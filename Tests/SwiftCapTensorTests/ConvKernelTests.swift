@@ -124,4 +124,24 @@ final class ConvKernelTests: XCTestCase {
         XCTAssertTrue(yn.scalars[5 * yn.shape[3] + 10].isNaN)
         XCTAssertFalse(yn.scalars[0].isNaN)
     }
+
+    /// `contiguousRuns()` gives exactly `contiguous()` for a channel shuffle, a channel slice, a
+    /// layout with no unit-stride dimension and an already contiguous tensor.
+    func testContiguousRunsMatchesContiguous() throws {
+        let x = Tensor(values(2 * 6 * 5 * 7, seed: 3), shape: [1, 2, 6, 5, 7])
+        let views = [
+            try x.permuted([0, 2, 1, 3, 4]),
+            try x.narrowed(dim: 2, start: 2, length: 3),
+            try x.permuted([0, 1, 2, 4, 3]),
+            try x.permuted([4, 3, 2, 1, 0]),
+            try x.reshaped([2, 6, 35]).narrowed(dim: 1, start: 1, length: 4).permuted([1, 0, 2]),
+            x,
+        ]
+        for v in views {
+            let a = v.contiguousRuns(), b = v.contiguous()
+            XCTAssertEqual(a.shape, b.shape)
+            XCTAssertTrue(a.isContiguous)
+            XCTAssertEqual(a.scalars, b.scalars, "\(v.shape) strides \(v.strides)")
+        }
+    }
 }
