@@ -485,6 +485,38 @@ void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *
         sc_gemm_strip1(w, K, x + j, ldx, y + j, ldy, m0, m1, tb, ta, actA, actB);
         SC_STRIP_EPILOGUE(j, 16)
     }
+    if (j < p1 && (p1 - j) * (K / 16 + 12) < K) {
+        // A few last columns and a long K (7x7 maps: 49 = 32 + 16 + 1): each output is a dot
+        // product over K, vectorised along K on a transposed copy of those x columns, instead of
+        // a mostly empty 16-wide strip.
+        const int tail = p1 - j;
+        float *xt = (float *)malloc(sizeof(float) * (size_t)K * (size_t)tail);
+        if (xt) {
+            for (int k = 0; k < K; k++)
+                for (int t = 0; t < tail; t++) xt[(size_t)t * K + k] = x[(size_t)k * ldx + j + t];
+            for (int o = m0; o < m1; o++) {
+                const float *wr = w + (size_t)o * K;
+                for (int t = 0; t < tail; t++) {
+                    const float *xc = xt + (size_t)t * K;
+                    sc_v16 a0 = {0}, a1 = {0};
+                    int k = 0;
+                    for (; k + 32 <= K; k += 32) {
+                        a0 += sc_load16(wr + k) * sc_load16(xc + k);
+                        a1 += sc_load16(wr + k + 16) * sc_load16(xc + k + 16);
+                    }
+                    for (; k + 16 <= K; k += 16) a0 += sc_load16(wr + k) * sc_load16(xc + k);
+                    a0 += a1;
+                    float sum = 0.f;
+                    for (int l = 0; l < 16; l++) sum += a0[l];
+                    for (; k < K; k++) sum += wr[k] * xc[k];
+                    y[(size_t)o * ldy + j + t] = sum;
+                }
+                sc_act_row(y + (size_t)o * ldy + j, tail, bias ? bias[o] : 0.f, act, actA, actB);
+            }
+            free(xt);
+            j = p1;
+        }
+    }
     if (j < p1) {
         // Last < 16 columns: x columns copied into a zero-padded [K, 16] panel, results through a
         // [m1 - m0, 16] buffer, so nothing reads or writes past the caller's arrays.

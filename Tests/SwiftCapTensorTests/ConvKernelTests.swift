@@ -92,6 +92,9 @@ final class ConvKernelTests: XCTestCase {
         try check(c: 48, h: 6, w: 6, o: 32, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 2)
         // few columns, many rows: split over 8-row tiles on 2 threads (70 = 8*8 + 4 + 1 + 1)
         try check(c: 64, h: 7, w: 7, o: 70, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
+        // long K with a 1- and a 3-column tail (dot-product tail path), K not a multiple of 16
+        try check(c: 200, h: 7, w: 7, o: 12, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
+        try check(c: 333, h: 5, w: 7, o: 9, kh: 1, kw: 1, stride: 1, pad: (0, 0, 0, 0), groups: 1)
         // im2col convolutions through the same kernel
         try check(c: 8, h: 20, w: 37, o: 20, kh: 3, kw: 3, stride: 2, pad: (1, 1, 1, 1), groups: 1)
         try check(c: 12, h: 15, w: 15, o: 18, kh: 3, kw: 3, stride: 1, pad: (1, 1, 1, 1), groups: 3)
