@@ -56,7 +56,7 @@ void sc_bias_act(float *y, int n, const float *bias, int c0, int c1, int act, fl
     for (int c = c0; c < c1; c++) sc_act_row(y + (size_t)c * n, n, bias ? bias[c] : 0.f, act, actA, actB);
 }
 
-void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int kw,
+void sc_conv_depthwise_ref(const float *x, int H, int W, const float *w, int kh, int kw,
                        int sh, int sw, int pt, int pl, int dh, int dw,
                        const float *bias, float *y, int OH, int OW, int c0, int c1,
                        int act, float actA, float actB) {
@@ -183,29 +183,44 @@ void sc_bias_act_block(float *y, int ld, int cols, const float *bias, int c0, in
 
 void sc_maxpool(const float *x, int H, int W, float *y, int OH, int OW, int kh, int kw, int sh, int sw,
                 int pt, int pl, int dh, int dw, int p0, int p1) {
+    // Per output row: the column-wise max over the window's rows into a -inf padded line (a
+    // unit-stride loop that vectorises), then the max over the window's columns of that line.
+    // NaN anywhere in a window wins, as in the reference comparison `v > m || v != v`.
+    int hiCol = (OW - 1) * sw - pl + (kw - 1) * dw + 1;
+    if (hiCol < W) hiCol = W;
+    const int L = pl + hiCol;
+    float *line = (float *)malloc(sizeof(float) * (size_t)L);
+    if (!line) return;
+    for (int q = 0; q < L; q++) line[q] = -INFINITY;
+    float *mid = line + pl;
     for (int p = p0; p < p1; p++) {
         const float *xp = x + (size_t)p * H * W;
         float *yp = y + (size_t)p * OH * OW;
         for (int i = 0; i < OH; i++) {
             const int hs = i * sh - pt;
-            for (int j = 0; j < OW; j++) {
-                const int ws = j * sw - pl;
-                float m = -INFINITY;
-                for (int a = 0; a < kh; a++) {
-                    const int r = hs + a * dh;
-                    if (r < 0 || r >= H) continue;
-                    const float *row = xp + (size_t)r * W;
-                    for (int b = 0; b < kw; b++) {
-                        const int q = ws + b * dw;
-                        if (q < 0 || q >= W) continue;
-                        const float v = row[q];
-                        if (v > m || v != v) m = v;
-                    }
+            for (int q = 0; q < W; q++) mid[q] = -INFINITY;
+            for (int a = 0; a < kh; a++) {
+                const int r = hs + a * dh;
+                if (r < 0 || r >= H) continue;
+                const float *row = xp + (size_t)r * W;
+                for (int q = 0; q < W; q++) {
+                    const float v = row[q], m = mid[q];
+                    mid[q] = (v > m || v != v) ? v : m;
                 }
-                yp[(size_t)i * OW + j] = m;
+            }
+            float *out = yp + (size_t)i * OW;
+            for (int j = 0; j < OW; j++) {
+                const float *win = line + j * sw;   // window column b at win[b * dw] (line is -pl based)
+                float m = -INFINITY;
+                for (int b = 0; b < kw; b++) {
+                    const float v = win[b * dw];
+                    if (v > m || v != v) m = v;
+                }
+                out[j] = m;
             }
         }
     }
+    free(line);
 }
 
 void sc_plane_mean(const float *x, int n, float *y, int p0, int p1) {
@@ -268,4 +283,266 @@ void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float
         }
         sc_act_row(yr + p0, p1 - p0, bias ? bias[o] : 0.f, act, actA, actB);
     }
+}
+
+typedef float sc_v16 __attribute__((vector_size(64)));
+static inline sc_v16 sc_load16(const float *p) { sc_v16 v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void sc_store16(float *p, sc_v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// Bias + activation on 16 values in registers, the same arithmetic as sc_act_row (which the
+// kernels below still call for sigmoid, SC_ACT_SIGMOID being the one case not done here).
+static inline sc_v16 sc_act16(sc_v16 v, float bias, int act, float a, float b) {
+    const sc_v16 zero = {0}, six = zero + 6.f;
+    v += bias;
+    switch (act) {
+    case SC_ACT_RELU: return __builtin_elementwise_max(v, zero);
+    case SC_ACT_RELU6: return __builtin_elementwise_min(__builtin_elementwise_max(v, zero), six);
+    case SC_ACT_HARDSWISH: {
+        sc_v16 t = __builtin_elementwise_min(__builtin_elementwise_max(v + 3.f, zero), six);
+        return v * t / 6.f;
+    }
+    case SC_ACT_HARDSIGMOID: {
+        sc_v16 t = a * v + b;
+        return __builtin_elementwise_min(__builtin_elementwise_max(t, zero), zero + 1.f);
+    }
+    default: return v;
+    }
+}
+
+// Sum over the kh*kw taps for 16*NV consecutive outputs starting at `base` (phase-plane
+// coordinates), accumulators held in registers for the whole tap loop. Tap t reads
+// base + off[t]; weights wt[t]. Taps are added in (i, j) order from zero, as the reference loop does.
+#define SC_DW_BLOCK(NV)                                                                            \
+    static inline void sc_dw_block##NV(const float *base, const long *off, const float *wt, int taps, \
+                                       float *dst, float bias, int act, float actA, float actB) { \
+        sc_v16 a[NV];                                                                              \
+        for (int v = 0; v < NV; v++) a[v] = (sc_v16){0};                                          \
+        for (int t = 0; t < taps; t++) {                                                           \
+            const float *p = base + off[t];                                                        \
+            const float wv = wt[t];                                                                \
+            for (int v = 0; v < NV; v++) a[v] += wv * sc_load16(p + 16 * v);                       \
+        }                                                                                          \
+        for (int v = 0; v < NV; v++) sc_store16(dst + 16 * v, sc_act16(a[v], bias, act, actA, actB)); \
+    }
+SC_DW_BLOCK(1)
+SC_DW_BLOCK(4)
+
+void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int kw,
+                       int sh, int sw, int pt, int pl, int dh, int dw,
+                       const float *bias, float *y, int OH, int OW, int c0, int c1,
+                       int act, float actA, float actB) {
+    // Strides 1 and 2 without dilation: the zero-padded input of one channel is split into s*s
+    // "phase planes" (rows a, a+s, ...; columns b, b+s, ...), so every tap reads unit-stride runs
+    // and 16-wide register accumulators sum all taps before one store. Other cases: reference loop.
+    const int s = sh;
+    if (sh != sw || (s != 1 && s != 2) || dh != 1 || dw != 1 || kh * kw > 64) {
+        sc_conv_depthwise_ref(x, H, W, w, kh, kw, sh, sw, pt, pl, dh, dw, bias, y, OH, OW, c0, c1, act, actA, actB);
+        return;
+    }
+    const int PH = (OH - 1) * s + kh, PW = (OW - 1) * s + kw;  // padded extent actually read
+    const int PHs = (PH + s - 1) / s, PWs = (PW + s - 1) / s;   // one phase plane
+    const size_t slack = (size_t)PWs + 64;                      // over-reads of the last 16-wide block
+    const size_t phaseSize = (size_t)PHs * PWs + slack;
+    // Small output rows: compute OH*PWs flattened outputs (PWs - OW junk columns per row) into a
+    // buffer, then copy rows out; wide rows are computed straight into y.
+    const int flat = OW < 32;
+    const size_t nflat = (size_t)OH * PWs;
+    const size_t nflatRound = (nflat + 63) / 64 * 64;
+    float *phases = (float *)malloc(sizeof(float) * phaseSize * (size_t)(s * s));
+    float *buf = (float *)malloc(sizeof(float) * (flat ? nflatRound : 64));
+    if (!phases || !buf) { free(phases); free(buf); return; }
+    memset(phases, 0, sizeof(float) * phaseSize * (size_t)(s * s));
+    long off[64];
+    const int taps = kh * kw;
+    for (int i = 0; i < kh; i++)
+        for (int j = 0; j < kw; j++)
+            off[i * kw + j] = (long)((i % s) * s + (j % s)) * (long)phaseSize + (long)(i / s) * PWs + (j / s);
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + (size_t)c * H * W;
+        const float *wc = w + (size_t)c * taps;
+        float *yc = y + (size_t)c * OH * OW;
+        // Fill the phase planes (borders stay zero from the first memset; interior overwritten).
+        for (int a = 0; a < s; a++) {
+            for (int b = 0; b < s; b++) {
+                float *ph = phases + (size_t)(a * s + b) * phaseSize;
+                // columns m with 0 <= b + s*m - pl < W
+                int mlo = pl - b > 0 ? (pl - b + s - 1) / s : 0;
+                int mhi = (W - 1 + pl - b) >= 0 ? (W - 1 + pl - b) / s + 1 : 0;
+                if (mhi > PWs) mhi = PWs;
+                for (int r = 0; r < PHs; r++) {
+                    const int sr = a + s * r - pt;
+                    float *dst = ph + (size_t)r * PWs;
+                    if (sr < 0 || sr >= H || mhi <= mlo) continue;
+                    const float *src = xc + (size_t)sr * W + (b + s * mlo - pl);
+                    if (s == 1) memcpy(dst + mlo, src, sizeof(float) * (size_t)(mhi - mlo));
+                    else for (int m = 0; m < mhi - mlo; m++) dst[mlo + m] = src[2 * m];
+                }
+            }
+        }
+        // Zero-padding cells hold zeros because every phase cell outside [mlo, mhi) x valid rows
+        // is written only by the memset above; the interior is rewritten per channel.
+        // Bias and activation are applied in registers before the store; sigmoid afterwards per row.
+        const float b0 = bias ? bias[c] : 0.f;
+        const int late = act == SC_ACT_SIGMOID;
+        const float bv = late ? 0.f : b0;
+        const int av = late ? SC_ACT_NONE : act;
+        if (flat) {
+            size_t q = 0;
+            for (; q + 64 <= nflat; q += 64) sc_dw_block4(phases + q, off, wc, taps, buf + q, bv, av, actA, actB);
+            for (; q < nflat; q += 16) sc_dw_block1(phases + q, off, wc, taps, buf + q, bv, av, actA, actB);
+            for (int oh = 0; oh < OH; oh++) {
+                float *out = yc + (size_t)oh * OW;
+                memcpy(out, buf + (size_t)oh * PWs, sizeof(float) * (size_t)OW);
+                if (late) sc_act_row(out, OW, b0, act, actA, actB);
+            }
+        } else {
+            for (int oh = 0; oh < OH; oh++) {
+                const float *rowBase = phases + (size_t)oh * PWs;
+                float *out = yc + (size_t)oh * OW;
+                int o = 0;
+                for (; o + 64 <= OW; o += 64) sc_dw_block4(rowBase + o, off, wc, taps, out + o, bv, av, actA, actB);
+                for (; o + 16 <= OW; o += 16) sc_dw_block1(rowBase + o, off, wc, taps, out + o, bv, av, actA, actB);
+                if (o < OW) {
+                    sc_dw_block1(rowBase + o, off, wc, taps, buf, bv, av, actA, actB);
+                    memcpy(out + o, buf, sizeof(float) * (size_t)(OW - o));
+                }
+                if (late) sc_act_row(out, OW, b0, act, actA, actB);
+            }
+        }
+    }
+    free(phases);
+    free(buf);
+}
+
+// One R x (16*NV) tile of y = w @ x: accumulators stay in registers for the whole K loop
+// (terms added in k order from zero), then one store per vector.
+#define SC_GEMM_TILE(R, NV)                                                                        \
+    static inline void sc_gemm_tile_##R##x##NV(const float *w, int K, const float *x, int ldx,     \
+                                               float *y, int ldy, const float *bias, int act,     \
+                                               float actA, float actB) {                          \
+        sc_v16 a[R][NV];                                                                           \
+        for (int r = 0; r < R; r++)                                                                \
+            for (int v = 0; v < NV; v++) a[r][v] = (sc_v16){0};                                   \
+        for (int k = 0; k < K; k++) {                                                              \
+            const float *xp = x + (size_t)k * ldx;                                                 \
+            sc_v16 u[NV];                                                                          \
+            for (int v = 0; v < NV; v++) u[v] = sc_load16(xp + 16 * v);                            \
+            for (int r = 0; r < R; r++) {                                                          \
+                const float c = w[(size_t)r * K + k];                                              \
+                for (int v = 0; v < NV; v++) a[r][v] += c * u[v];                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < R; r++) {                                                              \
+            const float br = bias ? bias[r] : 0.f;                                                 \
+            for (int v = 0; v < NV; v++)                                                           \
+                sc_store16(y + (size_t)r * ldy + 16 * v, sc_act16(a[r][v], br, act, actA, actB));  \
+        }                                                                                          \
+    }
+SC_GEMM_TILE(8, 2)
+SC_GEMM_TILE(4, 2)
+SC_GEMM_TILE(1, 2)
+SC_GEMM_TILE(8, 1)
+SC_GEMM_TILE(4, 1)
+SC_GEMM_TILE(1, 1)
+
+// Rows [m0, m1) of one column strip of width 16*NV: 8-row tiles, then 4, then 1.
+#define SC_GEMM_STRIP(NV)                                                                          \
+    static void sc_gemm_strip##NV(const float *w, int K, const float *x, int ldx, float *y, int ldy, \
+                                  int m0, int m1, const float *bias, int act, float actA, float actB) { \
+        int o = m0;                                                                                \
+        for (; o + 8 <= m1; o += 8)                                                                \
+            sc_gemm_tile_8x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
+        for (; o + 4 <= m1; o += 4)                                                                \
+            sc_gemm_tile_4x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
+        for (; o < m1; o++)                                                                        \
+            sc_gemm_tile_1x##NV(w + (size_t)o * K, K, x, ldx, y + (size_t)o * ldy, ldy,            \
+                                bias ? bias + o : NULL, act, actA, actB);                          \
+    }
+SC_GEMM_STRIP(2)
+SC_GEMM_STRIP(1)
+
+void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                  const float *bias, int m0, int m1, int p0, int p1, int act, float actA, float actB) {
+    (void)M;
+    if (m1 <= m0 || p1 <= p0) return;
+    // Bias and activation are applied in registers as each tile is stored; sigmoid (not done
+    // there) runs per column strip afterwards, while the strip is still in cache.
+    const int late = act == SC_ACT_SIGMOID;
+    const float *tb = late ? NULL : bias;
+    const int ta = late ? SC_ACT_NONE : act;
+#define SC_STRIP_EPILOGUE(J, WIDTH)                                                                \
+    if (late)                                                                                      \
+        for (int o = m0; o < m1; o++)                                                              \
+            sc_act_row(y + (size_t)o * ldy + (J), (WIDTH), bias ? bias[o] : 0.f, act, actA, actB);
+    int j = p0;
+    for (; j + 32 <= p1; j += 32) {
+        sc_gemm_strip2(w, K, x + j, ldx, y + j, ldy, m0, m1, tb, ta, actA, actB);
+        SC_STRIP_EPILOGUE(j, 32)
+    }
+    for (; j + 16 <= p1; j += 16) {
+        sc_gemm_strip1(w, K, x + j, ldx, y + j, ldy, m0, m1, tb, ta, actA, actB);
+        SC_STRIP_EPILOGUE(j, 16)
+    }
+    if (j < p1 && (p1 - j) * (K / 16 + 12) < K) {
+        // A few last columns and a long K (7x7 maps: 49 = 32 + 16 + 1): each output is a dot
+        // product over K, vectorised along K on a transposed copy of those x columns, instead of
+        // a mostly empty 16-wide strip.
+        const int tail = p1 - j;
+        float *xt = (float *)malloc(sizeof(float) * (size_t)K * (size_t)tail);
+        if (xt) {
+            for (int k = 0; k < K; k++)
+                for (int t = 0; t < tail; t++) xt[(size_t)t * K + k] = x[(size_t)k * ldx + j + t];
+            for (int o = m0; o < m1; o++) {
+                const float *wr = w + (size_t)o * K;
+                for (int t = 0; t < tail; t++) {
+                    const float *xc = xt + (size_t)t * K;
+                    sc_v16 a0 = {0}, a1 = {0};
+                    int k = 0;
+                    for (; k + 32 <= K; k += 32) {
+                        a0 += sc_load16(wr + k) * sc_load16(xc + k);
+                        a1 += sc_load16(wr + k + 16) * sc_load16(xc + k + 16);
+                    }
+                    for (; k + 16 <= K; k += 16) a0 += sc_load16(wr + k) * sc_load16(xc + k);
+                    a0 += a1;
+                    float sum = 0.f;
+                    for (int l = 0; l < 16; l++) sum += a0[l];
+                    for (; k < K; k++) sum += wr[k] * xc[k];
+                    y[(size_t)o * ldy + j + t] = sum;
+                }
+                sc_act_row(y + (size_t)o * ldy + j, tail, bias ? bias[o] : 0.f, act, actA, actB);
+            }
+            free(xt);
+            j = p1;
+        }
+    }
+    if (j < p1) {
+        // Last < 16 columns: x columns copied into a zero-padded [K, 16] panel, results through a
+        // [m1 - m0, 16] buffer, so nothing reads or writes past the caller's arrays.
+        const int tail = p1 - j;
+        float *xt = (float *)malloc(sizeof(float) * ((size_t)K * 16 + (size_t)(m1 - m0) * 16));
+        if (xt) {
+            float *yt = xt + (size_t)K * 16;
+            for (int k = 0; k < K; k++) {
+                float *d = xt + (size_t)k * 16;
+                memcpy(d, x + (size_t)k * ldx + j, sizeof(float) * (size_t)tail);
+                for (int t = tail; t < 16; t++) d[t] = 0.f;
+            }
+            sc_gemm_strip1(w + (size_t)m0 * K, K, xt, 16, yt, 16, 0, m1 - m0, tb ? tb + m0 : NULL, ta, actA, actB);
+            for (int o = m0; o < m1; o++)
+                memcpy(y + (size_t)o * ldy + j, yt + (size_t)(o - m0) * 16, sizeof(float) * (size_t)tail);
+            SC_STRIP_EPILOGUE(j, tail)
+        } else {
+            for (int o = m0; o < m1; o++)
+                for (int q = j; q < p1; q++) {
+                    float s = 0.f;
+                    for (int k = 0; k < K; k++) s += w[(size_t)o * K + k] * x[(size_t)k * ldx + q];
+                    y[(size_t)o * ldy + q] = s;
+                }
+            for (int o = m0; o < m1; o++)
+                sc_act_row(y + (size_t)o * ldy + j, tail, bias ? bias[o] : 0.f, act, actA, actB);
+        }
+    }
+#undef SC_STRIP_EPILOGUE
 }

@@ -15,6 +15,13 @@ void sc_conv_depthwise(const float *x, int H, int W, const float *w, int kh, int
                        const float *bias, float *y, int OH, int OW, int c0, int c1,
                        int act, float actA, float actB);
 
+/// The portable reference form of sc_conv_depthwise (scalar loops over a padded plane); same
+/// arguments and results. sc_conv_depthwise uses it for strides other than 1/2 and for dilation.
+void sc_conv_depthwise_ref(const float *x, int H, int W, const float *w, int kh, int kw,
+                           int sh, int sw, int pt, int pl, int dh, int dw,
+                           const float *bias, float *y, int OH, int OW, int c0, int c1,
+                           int act, float actA, float actB);
+
 /// im2col for rows [r0, r1) of the column matrix: x [C, H, W] -> col [C*kh*kw, OH*OW], where row
 /// r = (c*kh + i)*kw + j holds x[c, oh*sh + i*dh - pt, ow*sw + j*dw - pl] (zero outside).
 void sc_im2col(const float *x, int H, int W, int kh, int kw, int sh, int sw, int pt, int pl,
@@ -39,5 +46,12 @@ void sc_plane_mean(const float *x, int n, float *y, int p0, int p1);
 /// dominates): y[M, ldy] columns [p0, p1) = w[M, K] @ x[K, ldx] columns [p0, p1), then bias + act.
 void sc_gemm_smallk(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
                     const float *bias, int p0, int p1, int act, float actA, float actB);
+
+/// Register-tiled matrix product for convolutions (1×1 and im2col): rows [m0, m1) × columns [p0, p1)
+/// of y[M, ldy] = w[M, K] @ x[K, ldx], then y = act(y + bias[row]) (bias may be NULL). Tiles of
+/// 8 rows × 32 columns keep their sums in 16-wide vector registers over the whole K loop, with no
+/// packing; written with clang vector types, so it builds for any target (AVX-512 here).
+void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *y, int ldy,
+                  const float *bias, int m0, int m1, int p0, int p1, int act, float actA, float actB);
 
 #endif

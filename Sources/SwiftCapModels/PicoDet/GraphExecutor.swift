@@ -458,7 +458,7 @@ public struct GraphExecutor: Sendable {
             case .transpose(let x, let perm, let y):
                 kind = "reshape/transpose"
                 let t = try get(x)
-                values[y] = try t.permuted(perm.isEmpty ? Array((0..<t.rank).reversed()) : perm).contiguous()
+                values[y] = try t.permuted(perm.isEmpty ? Array((0..<t.rank).reversed()) : perm).contiguousRuns()
             case .globalAveragePool(let x, let y):
                 kind = "pool"
                 values[y] = try device.globalAveragePool(try get(x))

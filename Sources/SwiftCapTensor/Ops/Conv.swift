@@ -85,7 +85,8 @@ extension Device {
     ///
     /// Depthwise convolutions (groups == inChannels == outChannels) run a direct kernel; 1×1
     /// stride-1 unpadded convolutions are one GEMM `weight[out, in] @ x[in, h*w]`; everything
-    /// else is im2col + GEMM per group.
+    /// else is im2col + GEMM per group. With the OpenBLAS backend those GEMMs run in the
+    /// register-tiled `sc_conv_gemm` kernel (bias and activation applied per 32-column strip).
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: [Int] = [1, 1],
                        padding: Padding2D = .zero, dilation: [Int] = [1, 1], groups: Int = 1,
                        activation: ConvActivation = .none) throws -> Tensor {
@@ -142,6 +143,7 @@ extension Device {
             // spinning against the depthwise kernels between calls).
             let blockGEMM = singleThreadedGEMM(gemm)
             let hasEpilogue = pb != nil || act != Int32(SC_ACT_NONE)
+            let useTiledKernel = usesTiledConvKernel(gemm)
             for b in 0..<n {
                 for g in 0..<groups {
                     let xg = px + b * planeIn + g * cinG * h * w
@@ -158,6 +160,22 @@ extension Device {
                     }
                     let wg = pw + g * coutG * kdim
                     let biasG = pb.map { $0 + g * coutG }
+                    if useTiledKernel {
+                        // Split columns in 32-wide strips when there are enough, else rows in 8-row tiles.
+                        let strips = (ohw + 31) / 32, tiles = (coutG + 7) / 8
+                        if strips >= 2 * threads || tiles < 2 * threads {
+                            parallelFor(strips, costPerItem: 64 * coutG * kdim) { s0, s1 in
+                                sc_conv_gemm(wg, Int32(coutG), Int32(kdim), bmat, Int32(ohw), yg, Int32(ohw), biasG,
+                                             0, Int32(coutG), Int32(s0 * 32), Int32(min(s1 * 32, ohw)), act, actA, actB)
+                            }
+                        } else {
+                            parallelFor(tiles, costPerItem: 16 * ohw * kdim) { t0, t1 in
+                                sc_conv_gemm(wg, Int32(coutG), Int32(kdim), bmat, Int32(ohw), yg, Int32(ohw), biasG,
+                                             Int32(t0 * 8), Int32(min(t1 * 8, coutG)), 0, Int32(ohw), act, actA, actB)
+                            }
+                        }
+                        continue
+                    }
                     if kdim <= smallKLimit {
                         parallelFor(ohw, costPerItem: 2 * coutG * kdim) { j0, j1 in
                             sc_gemm_smallk(wg, Int32(coutG), Int32(kdim), bmat, Int32(ohw), yg, Int32(ohw), biasG,
@@ -184,6 +202,18 @@ extension Device {
 /// Convolutions whose GEMM has at most this many reduction terms (input channels × kernel area)
 /// use a direct register-blocked loop instead of BLAS, whose packing dominates at small K.
 let smallKLimit = 32
+
+/// Whether conv2d's matrix products go through the register-tiled `sc_conv_gemm` instead of
+/// `backend`: yes for OpenBLAS (whose per-call packing dominates at these small sizes, measured in
+/// docs/performance.md), no for Accelerate and the portable reference backend, which keep the
+/// BLAS route (and keep it tested).
+func usesTiledConvKernel(_ backend: any GEMMBackend) -> Bool {
+    #if !canImport(Accelerate) && canImport(CBLAS)
+    return backend is OpenBLASGEMM
+    #else
+    return false
+    #endif
+}
 
 /// A single-threaded form of `backend` for callers that split the work over their own threads.
 func singleThreadedGEMM(_ backend: any GEMMBackend) -> any GEMMBackend {

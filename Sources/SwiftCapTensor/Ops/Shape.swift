@@ -79,7 +79,7 @@ extension Device {
         var pieces: [Tensor] = []
         var start = 0
         for s in sizes {
-            pieces.append(try x.narrowed(dim: d, start: start, length: s).contiguous())
+            pieces.append(try x.narrowed(dim: d, start: start, length: s).contiguousRuns())
             start += s
         }
         return pieces
@@ -92,5 +92,45 @@ extension Device {
             throw TensorError.invalidArgument(op: "split", "\(parts) equal parts along dim \(dim) of \(x.shape)")
         }
         return try split(x, sizes: Array(repeating: x.shape[d] / parts, count: parts), dim: d)
+    }
+}
+
+extension Tensor {
+    /// The same result as `contiguous()`, copied in runs: size-1 dimensions are dropped and
+    /// neighbouring dimensions laid out back to back are merged, so each innermost run (for
+    /// example a whole [H, W] plane of a channel shuffle, or a channel slice) moves with one
+    /// memory copy instead of element by element.
+    public func contiguousRuns() -> Tensor {
+        if isContiguous { return self }
+        var dims: [(size: Int, stride: Int)] = []
+        for (n, s) in zip(shape, strides) where n != 1 {
+            if let last = dims.last, last.stride == s * n {
+                dims[dims.count - 1] = (last.size * n, s)
+            } else {
+                dims.append((n, s))
+            }
+        }
+        guard let innermost = dims.last, innermost.stride == 1 else { return contiguous() }
+        let out = Tensor(zeros: shape)
+        let inner = innermost.size
+        let outerDims = Array(dims.dropLast())
+        let runs = outerDims.reduce(1) { $0 * $1.size }
+        let dst = out.contiguousPointer, src = UnsafePointer(storage.pointer)
+        var index = [Int](repeating: 0, count: outerDims.count)
+        var srcOff = offset
+        for r in 0..<runs {
+            (dst + r * inner).update(from: src + srcOff, count: inner)
+            var d = outerDims.count - 1
+            while d >= 0 {
+                index[d] += 1
+                srcOff += outerDims[d].stride
+                if index[d] < outerDims[d].size { break }
+                srcOff -= outerDims[d].stride * outerDims[d].size
+                index[d] = 0
+                d -= 1
+            }
+        }
+        _ = storage
+        return out
     }
 }
