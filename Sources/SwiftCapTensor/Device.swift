@@ -36,6 +36,9 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
 public struct Device: Sendable {
     public let threads: Int
     public let gemm: any GEMMBackend
+    /// Persistent workers for `parallelFor` (threads − 1 of them; nil for one thread or when
+    /// SWIFTCAP_POOL=0). Shared by copies of this device.
+    let pool: WorkerPool?
 
     /// Number of cores the OS reports as active.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -45,6 +48,7 @@ public struct Device: Sendable {
         let t = max(1, threads ?? Device.availableCores)
         self.threads = t
         self.gemm = gemm ?? defaultGEMMBackend(threads: t)
+        self.pool = t > 1 && ProcessInfo.processInfo.environment["SWIFTCAP_POOL"] != "0" ? WorkerPool(workers: t - 1) : nil
     }
 
     /// The default CPU device (all cores, platform BLAS).
@@ -58,10 +62,40 @@ public struct Device: Sendable {
         let chunks = min(threads, n, max(1, work / 32_768))
         if chunks <= 1 { body(0, n); return }
         withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let chunk: (Int) -> Void = { c in
                 let start = n * c / chunks, end = n * (c + 1) / chunks
                 if start < end { body(start, end) }
             }
+            if let pool { pool.run(chunks, chunk) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: chunk) }
+        }
+    }
+}
+
+/// Owner of a C worker pool (Sources/CKernels/pool.c): workers spin ~100 µs after a region, then sleep,
+/// so the many short regions of a forward pass do not each pay a thread wake-up (measured ~55 µs per
+/// `DispatchQueue.concurrentPerform` region on the 2-core VM).
+final class WorkerPool: @unchecked Sendable {
+    private let raw: OpaquePointer
+
+    init?(workers: Int, spinMicroseconds: Int = 100) {
+        guard let p = sc_pool_create(Int32(workers), Int32(spinMicroseconds)) else { return nil }
+        raw = p
+    }
+
+    deinit { sc_pool_destroy(raw) }
+
+    private final class Job {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+    }
+
+    /// Runs body(c) for c in 0..<chunks on the workers and the calling thread.
+    func run(_ chunks: Int, _ body: @escaping (Int) -> Void) {
+        let job = Job(body)
+        withExtendedLifetime(job) {
+            sc_pool_run(raw, chunks, { ctx, c in
+                Unmanaged<Job>.fromOpaque(ctx!).takeUnretainedValue().body(Int(c))
+            }, Unmanaged.passUnretained(job).toOpaque())
         }
     }
 }

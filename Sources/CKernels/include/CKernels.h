@@ -17,5 +17,6 @@ void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
 #include "sc_conv.h"
 #include "sc_blas.h"
 #include "sc_quant.h"
+#include "sc_pool.h"
 
 #endif
