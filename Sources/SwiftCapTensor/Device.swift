@@ -48,7 +48,9 @@ public struct Device: Sendable {
         let t = max(1, threads ?? Device.availableCores)
         self.threads = t
         self.gemm = gemm ?? defaultGEMMBackend(threads: t)
-        self.pool = t > 1 && ProcessInfo.processInfo.environment["SWIFTCAP_POOL"] != "0" ? WorkerPool(workers: t - 1) : nil
+        let env = ProcessInfo.processInfo.environment
+        self.pool = t > 1 && env["SWIFTCAP_POOL"] != "0"
+            ? WorkerPool(workers: t - 1, spinMicroseconds: env["SWIFTCAP_POOL_SPIN_US"].flatMap { Int($0) } ?? 50) : nil
     }
 
     /// The default CPU device (all cores, platform BLAS).
@@ -71,13 +73,13 @@ public struct Device: Sendable {
     }
 }
 
-/// Owner of a C worker pool (Sources/CKernels/pool.c): workers spin ~100 µs after a region, then sleep,
+/// Owner of a C worker pool (Sources/CKernels/pool.c): workers spin ~50 µs (SWIFTCAP_POOL_SPIN_US) after a region, then sleep,
 /// so the many short regions of a forward pass do not each pay a thread wake-up (measured ~55 µs per
 /// `DispatchQueue.concurrentPerform` region on the 2-core VM).
 final class WorkerPool: @unchecked Sendable {
     private let raw: OpaquePointer
 
-    init?(workers: Int, spinMicroseconds: Int = 100) {
+    init?(workers: Int, spinMicroseconds: Int = 50) {
         guard let p = sc_pool_create(Int32(workers), Int32(spinMicroseconds)) else { return nil }
         raw = p
     }
