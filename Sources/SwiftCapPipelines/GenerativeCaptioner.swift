@@ -150,7 +150,7 @@ public struct GenerativeCaptioner: Sendable {
         let cands = Array(0..<min(rc.candidates, pool.count))
         let consensus = retrieval.reranker.scores(pool, weights: votes, candidates: cands)
         let order = consensus.indices.sorted { consensus[$0] != consensus[$1] ? consensus[$0] > consensus[$1] : $0 < $1 }
-        let retrieved = order.prefix(config.retrieved).map { pool[cands[$0]] }
+        let retrieved = RetrievalCaptioner.distinct(order.map { pool[cands[$0]] }, config.retrieved)
         let conceptIDs = encoder.concepts(q.concepts.map { ($0.key, $0.value.count) }, order: PromptEncoder.standardOrder,
                                           maxConcepts: config.maxConcepts)
         let prompt = encoder.prompt(concepts: conceptIDs, retrieved: retrieved, maxWords: config.retrievedWords)

@@ -138,6 +138,13 @@ final class DatastoreTests: XCTestCase {
         XCTAssertEqual(both.concepts.keys.sorted(), ["dog"])
     }
 
+    func testDistinctDropsRepeatedSentences() {
+        let pool = ["A bear in the grass", "a bear in the grass.", "A brown bear", "A bear in the grass", "A cub"]
+        XCTAssertEqual(RetrievalCaptioner.distinct(pool, 3), ["A bear in the grass", "A brown bear", "A cub"])
+        XCTAssertEqual(RetrievalCaptioner.distinct(pool, 1), ["A bear in the grass"])
+        XCTAssertEqual(RetrievalCaptioner.distinct([], 3), [])
+    }
+
     func testConfigDecodesAnySubsetOfFields() throws {
         let c = try JSONDecoder().decode(RetrievalCaptioner.Config.self, from: Data(#"{"poolImages": 7, "consensus": "centroid"}"#.utf8))
         XCTAssertEqual(c.poolImages, 7)

@@ -7,7 +7,7 @@ import SwiftCapMetrics
 /// Which decoder writes the sentence from the concepts.
 public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
     /// Retrieval + consensus over the datastore: the default (best coco-dev CIDEr-D in the last
-    /// comparison, 0.809 vs 0.798, a tie within noise; and the fastest). docs/default-captioner.md.
+    /// comparison, 0.809 vs 0.796, a tie within noise; and the fastest). docs/default-captioner.md.
     case retrieval
     /// The concept decoder trained text-only (models/concept-decoder.safetensors) with the hybrid rerank
     /// (docs/model-card.md).

@@ -122,6 +122,16 @@ public struct RetrievalCaptioner: Sendable {
         return q
     }
 
+    /// The first `k` captions that differ after tidying and lower-casing (a pool often holds the same
+    /// sentence written by several people).
+    public static func distinct(_ captions: [String], _ k: Int) -> [String] {
+        var seen = Set<String>(), out: [String] = []
+        for c in captions where out.count < k {
+            if seen.insert(CaptionCorpus.tidy(c).lowercased()).inserted { out.append(c) }
+        }
+        return out
+    }
+
     /// The retrieval pool for a query, best first.
     public func pool(for q: Datastore.Query) -> [Datastore.Hit] {
         if config.poolImages > 0 { return datastore.searchImages(q, images: config.poolImages) }
@@ -137,7 +147,7 @@ public struct RetrievalCaptioner: Sendable {
         let consensus = reranker.scores(pool, weights: votes, candidates: cands)
         let order = consensus.indices.sorted { consensus[$0] != consensus[$1] ? consensus[$0] > consensus[$1] : $0 < $1 }
         let best = order.first.map { pool[cands[$0]] } ?? ""
-        return Result(caption: CaptionCorpus.tidy(best), retrieved: order.prefix(5).map { CaptionCorpus.tidy(pool[cands[$0]]) },
+        return Result(caption: CaptionCorpus.tidy(best), retrieved: RetrievalCaptioner.distinct(order.map { pool[cands[$0]] }, 5).map(CaptionCorpus.tidy),
                       query: q.concepts.mapValues { $0.weight })
     }
 }
