@@ -142,15 +142,10 @@ public struct GenerativeCaptioner: Sendable {
     }
 
     public func caption(evidence: [ConceptEvidence], device: Device) throws -> Result {
-        let rc = retrieval.config
         let q = retrieval.query(for: evidence)
-        let hits = retrieval.pool(for: q)
-        var pool = hits.map { retrieval.datastore.caption($0.caption) }
-        var votes = hits.map { Double(pow(max($0.score, 1e-6), rc.voteSharpness)) }
-        let cands = Array(0..<min(rc.candidates, pool.count))
-        let consensus = retrieval.reranker.scores(pool, weights: votes, candidates: cands)
-        let order = consensus.indices.sorted { consensus[$0] != consensus[$1] ? consensus[$0] > consensus[$1] : $0 < $1 }
-        let retrieved = RetrievalCaptioner.distinct(order.map { pool[cands[$0]] }, config.retrieved)
+        let ranking = retrieval.ranking(for: q)
+        var pool = ranking.pool, votes = ranking.votes
+        let retrieved = RetrievalCaptioner.distinct(ranking.ranked, config.retrieved)
         let conceptIDs = encoder.concepts(q.concepts.map { ($0.key, $0.value.count) }, order: PromptEncoder.standardOrder,
                                           maxConcepts: config.maxConcepts)
         let prompt = encoder.prompt(concepts: conceptIDs, retrieved: retrieved, maxWords: config.retrievedWords)
@@ -163,7 +158,7 @@ public struct GenerativeCaptioner: Sendable {
             if t.isEmpty || !seen.insert(t).inserted { continue }
             texts.append(t); logps.append(b.meanLogProb)
         }
-        for r in order.prefix(config.retrievedCandidates).map({ pool[cands[$0]] }) {
+        for r in ranking.ranked.prefix(config.retrievedCandidates) {
             let ids = encoder.words(r, maxWords: config.maxWords)
             let t = encoder.text(ids)
             if t.isEmpty || !seen.insert(t).inserted { continue }

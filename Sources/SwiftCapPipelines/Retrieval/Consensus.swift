@@ -153,6 +153,11 @@ public struct ConsensusReranker: Sendable {
         }
     }
 
+    /// FNV-1a over bytes: the word key of `wordIDsOf`.
+    private static let fnvBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+    @inline(__always)
+    private static func fnv(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+
     /// Word ids of a caption, tokenised as `ConceptVocabulary.tokenize` does. ASCII captions (nearly all)
     /// are read byte by byte and their words interned by a 64-bit FNV-1a hash of the lower-cased bytes,
     /// without building strings; others go through `tokenize`. Both maps hand out ids from one counter.
@@ -164,7 +169,7 @@ public struct ConsensusReranker: Sendable {
             return id
         }
         var ids: [UInt32] = []
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = Self.fnvBasis
         var inWord = false
         var ascii = true
         for b in text.utf8 {
@@ -172,11 +177,11 @@ public struct ConsensusReranker: Sendable {
             var c = b
             if c >= 0x41 && c <= 0x5A { c += 0x20 }
             if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) {
-                h = (h ^ UInt64(c)) &* 0x100_0000_01b3
+                h = Self.fnv(h, c)
                 inWord = true
             } else if inWord {
                 ids.append(intern(h))
-                h = 0xcbf2_9ce4_8422_2325
+                h = Self.fnvBasis
                 inWord = false
             }
         }
@@ -186,11 +191,7 @@ public struct ConsensusReranker: Sendable {
         }
         return ConceptVocabulary.tokenize(text).map { w in
             // Non-ASCII words get their own ids; an ASCII word here hashes to the same id as above.
-            if w.utf8.allSatisfy({ $0 < 0x80 }) {
-                var h: UInt64 = 0xcbf2_9ce4_8422_2325
-                for c in w.utf8 { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
-                return intern(h)
-            }
+            if w.utf8.allSatisfy({ $0 < 0x80 }) { return intern(w.utf8.reduce(Self.fnvBasis, Self.fnv)) }
             if let id = wordIDs[w] { return id }
             let id = UInt32(hashedIDs.count + wordIDs.count)
             wordIDs[w] = id

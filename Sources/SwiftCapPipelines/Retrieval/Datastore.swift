@@ -242,11 +242,7 @@ public struct Datastore: @unchecked Sendable {
             for (f, name) in featureNames.enumerated() {
                 let concept = String(name.prefix { $0 != "+" })
                 guard let ci = normVocabulary.index(of: concept), normVocabulary.concepts[ci].isDetectorClass else { continue }
-                let s = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f, as: UInt32.self))
-                let e = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f + 4, as: UInt32.self))
-                for i in s..<e {
-                    let c = Int(raw.loadUnaligned(fromByteOffset: postingCaptionOffset + 4 * i, as: UInt32.self))
-                    let x = Float(bitPattern: raw.loadUnaligned(fromByteOffset: postingValueOffset + 4 * i, as: UInt32.self))
+                forEachPosting(raw, f) { c, x in
                     let d = Int(v.ofCaption[c])
                     if acc[d] == 0 { touched.append(Int32(d)) }
                     acc[d] += x / Float(counts[d])
@@ -274,7 +270,38 @@ public struct Datastore: @unchecked Sendable {
     }
 
     public func idf(ofFeature name: String) -> Float? {
-        featureIndex[name].map { f in data.withUnsafeBytes { Float(bitPattern: $0.loadUnaligned(fromByteOffset: idfOffset + 4 * f, as: UInt32.self)) } }
+        featureIndex[name].map { f in data.withUnsafeBytes { idf(raw: $0, f) } }
+    }
+
+    @inline(__always)
+    private func idf(raw: UnsafeRawBufferPointer, _ f: Int) -> Float {
+        Float(bitPattern: raw.loadUnaligned(fromByteOffset: idfOffset + 4 * f, as: UInt32.self))
+    }
+
+    /// Calls `body(caption, value)` for every posting of feature `f`.
+    @inline(__always)
+    private func forEachPosting(_ raw: UnsafeRawBufferPointer, _ f: Int, _ body: (Int, Float) -> Void) {
+        let s = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f, as: UInt32.self))
+        let e = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f + 4, as: UInt32.self))
+        for i in s..<e {
+            body(Int(raw.loadUnaligned(fromByteOffset: postingCaptionOffset + 4 * i, as: UInt32.self)),
+                 Float(bitPattern: raw.loadUnaligned(fromByteOffset: postingValueOffset + 4 * i, as: UInt32.self)))
+        }
+    }
+
+    /// Walks the posting lists of the query's features, calling `add(caption, w·idf · value)` for each
+    /// posting; returns the norm of the idf-weighted query vector.
+    @inline(__always)
+    private func accumulate(_ qFeatures: [(Int, Float)], _ add: (Int, Float) -> Void) -> Float {
+        var qNorm2: Float = 0
+        data.withUnsafeBytes { raw in
+            for (f, w) in qFeatures {
+                let qv = w * idf(raw: raw, f)
+                qNorm2 += qv * qv
+                forEachPosting(raw, f) { c, v in add(c, qv * v) }
+            }
+        }
+        return qNorm2.squareRoot()
     }
 
     /// A query: concept name -> (weight, count). Weight is how sure and how salient (0…1);
@@ -298,25 +325,12 @@ public struct Datastore: @unchecked Sendable {
         let view = imageView
         let nImages = view.norm.count
         var scores = [Float](repeating: 0, count: nImages)
-        var qNorm: Float = 0
-        data.withUnsafeBytes { raw in
-            for (f, w) in qFeatures {
-                let idf = Float(bitPattern: raw.loadUnaligned(fromByteOffset: idfOffset + 4 * f, as: UInt32.self))
-                let qv = w * idf
-                qNorm += qv * qv
-                let s = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f, as: UInt32.self))
-                let e = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f + 4, as: UInt32.self))
-                for i in s..<e {
-                    let c = Int(raw.loadUnaligned(fromByteOffset: postingCaptionOffset + 4 * i, as: UInt32.self))
-                    let v = Float(bitPattern: raw.loadUnaligned(fromByteOffset: postingValueOffset + 4 * i, as: UInt32.self))
-                    let d = Int(view.ofCaption[c])
-                    scores[d] += qv * v / Float(view.start[d + 1] - view.start[d])
-                }
-            }
+        let qNorm = accumulate(qFeatures) { c, x in
+            let d = Int(view.ofCaption[c])
+            scores[d] += x / Float(view.start[d + 1] - view.start[d])
         }
         guard qNorm > 0 else { return [] }
-        let qn = qNorm.squareRoot()
-        for d in 0..<nImages where scores[d] != 0 { scores[d] = view.norm[d] > 0 ? scores[d] / (view.norm[d] * qn) : 0 }
+        for d in 0..<nImages where scores[d] != 0 { scores[d] = view.norm[d] > 0 ? scores[d] / (view.norm[d] * qNorm) : 0 }
         // Top `images` by score (ties broken by index for reproducibility).
         var ranked: [Int] = []
         for d in 0..<nImages where scores[d] > 0 { ranked.append(d) }
@@ -354,25 +368,12 @@ public struct Datastore: @unchecked Sendable {
             return (0..<k).map { Hit(caption: $0 * captionCount / max(k, 1), score: 0) }
         }
         var scores = [Float](repeating: 0, count: captionCount)
-        var qNorm: Float = 0
+        let qNorm = accumulate(qFeatures) { c, x in scores[c] += x }
         data.withUnsafeBytes { raw in
-            for (f, w) in qFeatures {
-                let idf = Float(bitPattern: raw.loadUnaligned(fromByteOffset: idfOffset + 4 * f, as: UInt32.self))
-                let qv = w * idf
-                qNorm += qv * qv
-                let s = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f, as: UInt32.self))
-                let e = Int(raw.loadUnaligned(fromByteOffset: postingStartOffset + 4 * f + 4, as: UInt32.self))
-                for i in s..<e {
-                    let c = Int(raw.loadUnaligned(fromByteOffset: postingCaptionOffset + 4 * i, as: UInt32.self))
-                    let v = Float(bitPattern: raw.loadUnaligned(fromByteOffset: postingValueOffset + 4 * i, as: UInt32.self))
-                    scores[c] += qv * v
-                }
-            }
             if qNorm > 0 {
-                let qn = qNorm.squareRoot()
                 for c in 0..<captionCount where scores[c] != 0 {
                     let n = Float(bitPattern: raw.loadUnaligned(fromByteOffset: normOffset + 4 * c, as: UInt32.self))
-                    scores[c] = n > 0 ? scores[c] / (n * qn) : 0
+                    scores[c] = n > 0 ? scores[c] / (n * qNorm) : 0
                 }
             }
         }

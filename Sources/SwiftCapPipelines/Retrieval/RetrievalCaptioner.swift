@@ -138,16 +138,32 @@ public struct RetrievalCaptioner: Sendable {
         return datastore.search(q, minimum: config.poolMinimum, maximum: config.poolMaximum, tolerance: config.poolTolerance)
     }
 
-    public func caption(evidence: [ConceptEvidence]) -> Result {
-        let q = query(for: evidence)
+    /// A query's pool with its votes, and the competing captions in consensus order.
+    public struct Ranking: Sendable {
+        /// Every pool caption (the voters), best retrieval score first.
+        public var pool: [String]
+        /// Vote of each pool caption: retrieval score ^ voteSharpness.
+        public var votes: [Double]
+        /// The best `candidates` pool captions, highest consensus first.
+        public var ranked: [String]
+    }
+
+    /// Retrieves the pool for `q` and ranks its best `candidates` by consensus with the whole pool.
+    public func ranking(for q: Datastore.Query) -> Ranking {
         let hits = pool(for: q)
         let pool = hits.map { datastore.caption($0.caption) }
         let votes = hits.map { Double(pow(max($0.score, 1e-6), config.voteSharpness)) }
         let cands = Array(0..<min(config.candidates, pool.count))
         let consensus = reranker.scores(pool, weights: votes, candidates: cands)
         let order = consensus.indices.sorted { consensus[$0] != consensus[$1] ? consensus[$0] > consensus[$1] : $0 < $1 }
-        let best = order.first.map { pool[cands[$0]] } ?? ""
-        return Result(caption: CaptionCorpus.tidy(best), retrieved: RetrievalCaptioner.distinct(order.map { pool[cands[$0]] }, 5).map(CaptionCorpus.tidy),
+        return Ranking(pool: pool, votes: votes, ranked: order.map { pool[cands[$0]] })
+    }
+
+    public func caption(evidence: [ConceptEvidence]) -> Result {
+        let q = query(for: evidence)
+        let ranked = ranking(for: q).ranked
+        return Result(caption: CaptionCorpus.tidy(ranked.first ?? ""),
+                      retrieved: RetrievalCaptioner.distinct(ranked, 5).map(CaptionCorpus.tidy),
                       query: q.concepts.mapValues { $0.weight })
     }
 }
