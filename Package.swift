@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "SwiftCapPipelines",
                 dependencies: ["SwiftCapModels", "SwiftCapMetrics"]),
         .target(name: "SwiftCapTraining",
-                dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
+                dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
         .target(name: "SwiftCap",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),

@@ -4,20 +4,68 @@ import SwiftCap
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train the generative concept decoder text-only (resumes from the output folder's checkpoint).")
+        abstract: "Train a model from a config: the concept head (configs/concepts.json) or the concept decoder (configs/decoder.json).",
+        discussion: """
+        A config with "task": "concepts" trains the concept head (visual concept extractor) on the coco-train photos: \
+        features are cached to safetensors on the first run, then every run takes a few minutes; it writes the f16 \
+        model, loss.png and report.md (per-word AP on coco-dev). Any other config trains the generative concept decoder \
+        text-only, resuming from the output folder's checkpoint.
+        """)
 
     @Option(help: "Training config JSON (e.g. configs/decoder.json).") var config: String
-    @Flag(help: "Ignore an existing checkpoint and start from scratch.") var fresh = false
+    @Flag(help: "Decoder: ignore an existing checkpoint. Concept head: recompute the cached photo features.") var fresh = false
     @Option(help: "Override the config's step count.") var steps: Int?
     @Option(help: "Override the config's time limit in minutes (0 = none).") var maxMinutes: Double?
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
-        var cfg = try TrainingConfig.load(URL(fileURLWithPath: config))
+        let url = URL(fileURLWithPath: config)
+        if let data = try? Data(contentsOf: url), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           object["task"] as? String == "concepts" {
+            return try trainConceptHead(data, file: url)
+        }
+        var cfg = try TrainingConfig.load(url)
         if let steps { cfg.steps = steps }
         if let maxMinutes { cfg.maxMinutes = maxMinutes }
         let trainer = Trainer(config: cfg, device: compute.device, log: { printError($0) })
         let summary = try trainer.run(fresh: fresh)
+        print(summary.modelFile.path)
+    }
+
+    func trainConceptHead(_ data: Data, file: URL) throws {
+        var cfg: ConceptHeadConfig
+        do { cfg = try JSONDecoder().decode(ConceptHeadConfig.self, from: data) } catch {
+            throw ValidationError("\(file.path): not a valid concept-head config: \(error)")
+        }
+        if steps != nil { throw ValidationError("--steps applies to the decoder; the concept head trains for the config's epochs") }
+        let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
+        if fresh {
+            // --fresh recomputes the cached photo features (they are otherwise reused while the photos are the same).
+            for f in [cfg.trainFeatures, cfg.devFeatures].compactMap({ $0 }) {
+                try? FileManager.default.removeItem(at: ConceptHeadConfig.resolve(f, paths: paths))
+            }
+        }
+        var lastDraw = Date.distantPast
+        let start = Date()
+        let trainer = ConceptHeadTrainer(config: cfg, paths: paths,
+                                         device: compute.device, log: { printError($0) }) { done, total, label in
+            let now = Date()
+            guard done == total || now.timeIntervalSince(lastDraw) > 0.2 else { return }
+            lastDraw = now
+            let rate = Double(done) / max(1e-9, now.timeIntervalSince(start))
+            let eta = rate > 0 ? Double(total - done) / rate : 0
+            let filled = 30 * done / max(1, total)
+            FileHandle.standardError.write(Data(String(format: "\r%@ [%@%@] %d/%d ETA %@ ", label, String(repeating: "#", count: filled),
+                                                       String(repeating: "-", count: 30 - filled), done, total, formatSeconds(eta)).utf8))
+            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+        }
+        let summary = try trainer.run()
+        if let r = summary.report {
+            let s = r.summary
+            printError(String(format: "coco-dev per-word AP: learned %.3f over %d words; on the %d words the detector/classifier name: learned %.3f vs %.3f",
+                              s.learnedAll, s.allWords, s.covered, s.learnedCovered, s.baselineCovered))
+        }
+        printError(String(format: "trained in %.0f s", summary.seconds))
         print(summary.modelFile.path)
     }
 }
