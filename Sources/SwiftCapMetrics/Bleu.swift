@@ -7,19 +7,42 @@ import SwiftCapTensor
 public struct BleuScorer: Sendable {
     public static let maxOrder = 4
 
-    /// Sufficient statistics of one image.
-    struct Stats {
-        var testLength = 0
-        var refLength = 0
-        var guess = [Int](repeating: 0, count: 4)
-        var correct = [Int](repeating: 0, count: 4)
+    /// Sufficient statistics of one image: candidate length, "closest" reference length, and per
+    /// order the candidate's n-gram count and its clipped matches. Corpus BLEU sums them over images.
+    public struct Stats: Sendable, Equatable {
+        public var testLength = 0
+        public var refLength = 0
+        public var guess = [Int](repeating: 0, count: 4)
+        public var correct = [Int](repeating: 0, count: 4)
+    }
+
+    /// Corpus BLEU-`order` (1...4) of images taken `weights[i]` times each (all ones: the corpus
+    /// score `score` reports). Used to bootstrap corpus BLEU, which is not a mean of per-image scores.
+    public static func corpusBleu(_ stats: [Stats], weights: [Int], order: Int = 4) -> Double {
+        var totalTest = 0, totalRef = 0
+        var guess = [Int](repeating: 0, count: 4), correct = [Int](repeating: 0, count: 4)
+        for (st, w) in zip(stats, weights) where w != 0 {
+            totalTest += w * st.testLength
+            totalRef += w * st.refLength
+            for k in 0..<4 {
+                guess[k] += w * st.guess[k]
+                correct[k] += w * st.correct[k]
+            }
+        }
+        let tiny = 1e-15, small = 1e-9
+        var bleu = 1.0
+        for k in 0..<order { bleu *= (Double(correct[k]) + tiny) / (Double(guess[k]) + small) }
+        var score = pow(bleu, 1.0 / Double(order))
+        let ratio = (Double(totalTest) + tiny) / (Double(totalRef) + small)
+        if ratio < 1 { score *= exp(1 - 1 / ratio) }
+        return score
     }
 
     public init() {}
 
     /// candidates[i]: token ids of image i's candidate; references[i]: its references' token ids.
     /// Returns corpus BLEU-1..4 and per-image BLEU-1..4 ([image][order]).
-    func score(candidates: [[UInt32]], references: [[[UInt32]]], device: Device) -> (corpus: [Double], perImage: [[Double]]) {
+    func score(candidates: [[UInt32]], references: [[[UInt32]]], device: Device) -> (corpus: [Double], perImage: [[Double]], stats: [Stats]) {
         let n = candidates.count
         var stats = [Stats](repeating: Stats(), count: n)
         stats.withUnsafeMutableBufferPointer { out in
@@ -56,7 +79,7 @@ public struct BleuScorer: Sendable {
         }
         let ratio = (Double(totalTest) + tiny) / (Double(totalRef) + small)
         if ratio < 1 { for k in 0..<4 { corpus[k] *= exp(1 - 1 / ratio) } }
-        return (corpus, perImage)
+        return (corpus, perImage, stats)
     }
 
     static func stats(_ candidate: [UInt32], _ references: [[UInt32]]) -> Stats {

@@ -39,6 +39,8 @@ public struct EvaluationResult: Sendable {
     public var meteorUnavailable: String?
     /// Seconds spent: tokenisation, BLEU, ROUGE-L, CIDEr-D, METEOR.
     public var timings: [String: Double]
+    /// BLEU sufficient statistics per image (for bootstrapping corpus BLEU).
+    public var bleuStats: [BleuScorer.Stats] = []
 }
 
 /// Problems with the inputs of an evaluation.
@@ -155,7 +157,7 @@ public struct CaptionEvaluator: Sendable {
         return EvaluationResult(
             corpus: CorpusScores(bleu: bleu.corpus, meteor: meteorCorpus, rougeL: rougeCorpus, ciderD: cider.corpus),
             perImage: per, tokenizedCandidates: candidates, tokenizedReferences: references,
-            meteorUnavailable: unavailable, timings: timings)
+            meteorUnavailable: unavailable, timings: timings, bleuStats: bleu.stats)
     }
 
     /// PTB tokenisation of one side split over the device's threads. Tokens never span a line

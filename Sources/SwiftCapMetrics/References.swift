@@ -9,6 +9,8 @@ public enum CaptionFileError: Error, CustomStringConvertible, Equatable {
     case noReferences(String)
     case unknownImages(String, [String])
     case missingCaptions(String, [String])
+    /// The comparison file (`eval --compare`) lacks images the scored captions have.
+    case comparisonMissingImages(String, [String])
 
     public var description: String {
         switch self {
@@ -21,6 +23,9 @@ public enum CaptionFileError: Error, CustomStringConvertible, Equatable {
             return "\(p): \(names.count) caption(s) for images not in the references, e.g. \(names.prefix(5).joined(separator: ", "))"
         case .missingCaptions(let p, let names):
             return "\(p): no caption for \(names.count) reference image(s), e.g. \(names.prefix(5).joined(separator: ", "))"
+        case .comparisonMissingImages(let p, let names):
+            let more = names.count > 20 ? ", … (\(names.count - 20) more)" : ""
+            return "\(p): no caption for \(names.count) image(s) that the compared captions have: \(names.prefix(20).joined(separator: ", "))\(more)"
         }
     }
 }
@@ -92,6 +97,34 @@ public func loadCaptions(_ url: URL) throws -> [String: String] {
         out[k] = s
     }
     return out
+}
+
+/// Reads the captions of a system to compare against: either `{"file.jpg": "caption", ...}` or a
+/// results.json written by `swiftcap eval` (its `"images"` array of objects with `"file"` and `"caption"`).
+public func loadCaptionsOrResults(_ url: URL) throws -> [String: String] {
+    let obj = try readJSON(url)
+    guard let dict = obj as? [String: Any] else {
+        throw CaptionFileError.unexpectedShape(url.path, "expected a JSON object mapping image file name to caption, or an eval results.json")
+    }
+    if let images = dict["images"] as? [Any] {
+        var out: [String: String] = [:]
+        for (k, item) in images.enumerated() {
+            guard let row = item as? [String: Any], let file = row["file"] as? String, let caption = row["caption"] as? String else {
+                throw CaptionFileError.unexpectedShape(url.path, "images[\(k)] needs a string \"file\" and a string \"caption\" (results.json form)")
+            }
+            out[file] = caption
+        }
+        return out
+    }
+    return try loadCaptions(url)
+}
+
+/// The captions of a compared system for `names` (in that order). Every name must be present;
+/// captions for other images are ignored. Throws `.comparisonMissingImages` naming the missing files.
+public func alignComparison(_ captions: [String: String], names: [String], comparisonPath: String) throws -> [String] {
+    let missing = names.filter { captions[$0] == nil }
+    if !missing.isEmpty { throw CaptionFileError.comparisonMissingImages(comparisonPath, missing) }
+    return names.map { captions[$0] ?? "" }
 }
 
 func readJSON(_ url: URL) throws -> Any {

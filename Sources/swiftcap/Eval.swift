@@ -13,6 +13,9 @@ struct Eval: ParsableCommand {
         --captions scores an object mapping image file name to caption. --images DIR captions every
         JPEG/PNG in DIR with the model first (and, with --captions, only supplies the photos for
         report.html). METEOR runs the reference meteor-1.5.jar with java when both are present.
+        --compare B.json scores a second system on the same images (a {file: caption} map or a
+        results.json from an earlier eval) and prints each metric for A and B with a paired-bootstrap
+        95% interval of A − B. Without --compare the CIDEr-D interval of the one system is printed.
         """)
 
     @Option(help: "Reference captions JSON.") var references: String
@@ -25,12 +28,18 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (the Java jar).") var noMeteor = false
     @Flag(name: .customLong("no-report"), help: "Do not write report.html.") var noReport = false
+    @Option(help: "Captions of a second system B to compare against (image -> caption JSON, or an eval results.json).")
+    var compare: String?
+    @Option(name: .customLong("bootstrap"), help: "Paired-bootstrap resamples for the confidence intervals.")
+    var bootstrapResamples = 2000
+    @Option(help: "Seed of the bootstrap's random draws.") var seed: UInt64 = 0
     @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         if captions == nil && images == nil {
             throw ValidationError("give --captions captions.json, or --images DIR to caption images with a model")
         }
+        if bootstrapResamples < 1 { throw ValidationError("--bootstrap must be at least 1") }
     }
 
     func run() throws {
@@ -54,6 +63,15 @@ struct Eval: ParsableCommand {
             throw EvalFailure("give --captions or --images")
         }
         let aligned = try alignCaptions(captionMap, with: refs, captionsPath: captionsSource)
+        // The compared system: read and checked before any scoring, so a bad file fails fast.
+        var compareCandidates: [String]? = nil
+        if let compare {
+            let bMap = try loadCaptionsOrResults(URL(fileURLWithPath: compare))
+            compareCandidates = try alignComparison(bMap, names: aligned.names, comparisonPath: compare)
+            let extra = bMap.keys.filter { refs.captions[$0] == nil }.count
+            if extra > 0 { printError("note: \(compare): ignoring \(extra) caption(s) for images not in the references") }
+        }
+        let bootstrap = PairedBootstrap(resamples: bootstrapResamples, seed: seed)
 
         var evaluator: CaptionEvaluator
         if noMeteor {
@@ -65,11 +83,27 @@ struct Eval: ParsableCommand {
         let t0 = Date()
         let result = try evaluator.evaluate(candidates: aligned.candidates, references: aligned.references)
         let scoreSeconds = Date().timeIntervalSince(t0)
+        let ciderCI = try bootstrap.interval(result.perImage.map(\.ciderD))
+        var comparison: (rows: [ComparisonRow], json: String)? = nil
+        if let compare, let compareCandidates {
+            let other = try evaluator.evaluate(candidates: compareCandidates, references: aligned.references)
+            let rows = try comparisonRows(result, other, bootstrap: bootstrap)
+            comparison = (rows, comparisonJSON(rows, a: captionsSource, b: compare, bScores: other.corpus,
+                                               images: aligned.names.count, bootstrap: bootstrap))
+        }
 
         if json {
-            print(corpusJSON(result.corpus))
+            var obj = corpusJSON(result.corpus)
+            if let comparison { obj = String(obj.dropLast()) + ", \"comparison\": \(comparison.json)}" }
+            print(obj)
+            printError(ciderIntervalLine(ciderCI, images: aligned.names.count, bootstrap: bootstrap))
         } else {
             print(scoreTable(result, images: aligned.names.count, seconds: scoreSeconds))
+            print(ciderIntervalLine(ciderCI, images: aligned.names.count, bootstrap: bootstrap))
+            if let comparison, let compare {
+                print("")
+                print(comparisonTable(comparison.rows, a: captionsSource, b: compare, images: aligned.names.count, bootstrap: bootstrap))
+            }
         }
         if let why = result.meteorUnavailable { printError("note: METEOR unavailable: \(why)") }
 
@@ -88,7 +122,8 @@ struct Eval: ParsableCommand {
         }
         let resultsURL = outDir.appendingPathComponent("results.json")
         try writeResultsJSON(to: resultsURL, result: result, rows: rows, timings: timings,
-                             references: refURL.path, captions: captionsSource)
+                             references: refURL.path, captions: captionsSource,
+                             bootstrap: ciderIntervalJSON(ciderCI, bootstrap: bootstrap), comparison: comparison?.json)
         printError("wrote \(resultsURL.path)")
         if !noReport {
             let reportURL = outDir.appendingPathComponent("report.html")

@@ -56,12 +56,14 @@ func scoreTable(_ r: EvaluationResult, images: Int, seconds: Double) -> String {
 }
 
 func writeResultsJSON(to url: URL, result: EvaluationResult, rows: [EvalRow], timings: [String: Double],
-                      references: String, captions: String) throws {
+                      references: String, captions: String, bootstrap: String? = nil, comparison: String? = nil) throws {
     var s = "{\n"
     s += " \"references\": \(jsonString(references)),\n \"captions\": \(jsonString(captions)),\n"
     s += " \"scores\": \(corpusJSON(result.corpus)),\n"
     s += " \"meteor_unavailable\": \(result.meteorUnavailable.map(jsonString) ?? "null"),\n"
     s += " \"spice_unavailable\": \"SPICE needs Stanford CoreNLP models downloaded at run time\",\n"
+    if let bootstrap { s += " \"bootstrap\": \(bootstrap),\n" }
+    if let comparison { s += " \"comparison\": \(comparison),\n" }
     s += " \"timings_s\": {" + timings.keys.sorted().map { "\(jsonString($0)): \(jsonNumber(timings[$0]))" }.joined(separator: ", ") + "},\n"
     s += " \"images\": [\n"
     for (k, r) in rows.enumerated() {
