@@ -42,7 +42,8 @@ struct BenchCaption: ParsableCommand {
         let workerDevice = concurrent > 1 ? Device(threads: max(1, compute.device.threads / concurrent)) : compute.device
         let captioners = try (0..<concurrent).map { _ in
             try DefaultCaptioner(paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: workerDevice, decoderKind: decoder,
-                                 model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()))
+                                 model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+                                 conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()))
         }
         let captioner = captioners[0]
         let loadSeconds = Date().timeIntervalSince(loadStart)

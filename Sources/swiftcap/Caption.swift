@@ -17,7 +17,7 @@ struct Caption: ParsableCommand {
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
     @Flag(help: "Descend into sub-directories.") var recursive = false
-    @Option(help: "Default captioner's decoder: retrieval (default), generative (the trained concept decoder), or smollm2.")
+    @Option(help: "Default captioner's decoder: concepts (default: the learned concept head + retrieval), retrieval, generative (the trained concept decoder), or smollm2.")
     var decoder: CaptionDecoderKind?
     @Option(help: "With --decoder generative: concept decoder weights (default: models/concept-decoder.safetensors).")
     var model: String?
@@ -52,6 +52,7 @@ struct Caption: ParsableCommand {
         let captioner = try DefaultCaptioner(
             paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: compute.device, decoderKind: decoder ?? .standard,
             model: model.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+            conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
             fallBackToRetrieval: decoder == nil)
         for w in captioner.warnings { printError("warning: \(w)") }
         var failures = 0

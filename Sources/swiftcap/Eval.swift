@@ -22,7 +22,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Captions JSON to score (image file name -> caption).") var captions: String?
     @Option(help: "Folder of images: captioned with the model unless --captions is given; photos for report.html.")
     var images: String?
-    @Option(help: "Decoder of the default captioner for --images: retrieval (default), generative or smollm2.") var arch: String?
+    @Option(help: "Decoder of the default captioner for --images: concepts (default), retrieval, generative or smollm2.") var arch: String?
+    @Option(help: "With --images and the concepts decoder: settings JSON (any subset of ConceptRetrievalCaptioner.Config: pool, minWords, epsilon, evidenceWeight, consensus).")
+    var conceptConfig: String?
     @Option(help: "Model weights for --images.") var weights: String?
     @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
@@ -142,7 +144,7 @@ struct Eval: ParsableCommand {
         if !unknown.isEmpty {
             throw CaptionFileError.unknownImages(dir.path, unknown)
         }
-        guard let captioner = try makeEvalCaptioner(arch: arch, weights: weights, device: compute.device) else {
+        guard let captioner = try makeEvalCaptioner(arch: arch, weights: weights, device: compute.device, conceptConfig: conceptConfig) else {
             throw EvalFailure("""
                 no captioning model is available in this build for --images; score existing captions \
                 with --captions captions.json
@@ -174,10 +176,11 @@ func imageFiles(in dir: URL) throws -> [URL] {
 }
 
 /// The captioner `--images` uses: the default captioner unless `--arch` names another.
-func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -> (any Captioner)? {
+func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptConfig: String? = nil) throws -> (any Captioner)? {
     let kind: CaptionDecoderKind
     switch arch {
     case nil, "default": kind = .standard
+    case "concepts": kind = .concepts
     case "retrieval": kind = .retrieval
     case "generative": kind = .generative
     case "smollm2": kind = .smollm2
@@ -186,6 +189,11 @@ func makeEvalCaptioner(arch: String?, weights: String?, device: Device) throws -
     let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
     let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device,
                                          decoderKind: kind, model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+                                         conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
+                                         conceptConfig: try conceptConfig.map { f in
+                                             do { return try JSONDecoder().decode(ConceptRetrievalCaptioner.Config.self, from: Data(contentsOf: URL(fileURLWithPath: f))) }
+                                             catch { throw EvalFailure("\(f): not a concept-retrieval config: \(error)") }
+                                         } ?? ConceptRetrievalCaptioner.Config(),
                                          fallBackToRetrieval: arch == nil || arch == "default")
     for w in captioner.warnings { printError("warning: \(w)") }
     return captioner

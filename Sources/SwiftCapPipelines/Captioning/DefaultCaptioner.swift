@@ -6,8 +6,10 @@ import SwiftCapMetrics
 
 /// Which decoder writes the sentence from the concepts.
 public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
-    /// Retrieval + consensus over the datastore: the default (best coco-dev CIDEr-D in the last
-    /// comparison, 0.809 vs 0.796, a tie within noise; and the fastest). docs/default-captioner.md.
+    /// The learned concept head (models/concept-head.safetensors, trained on the coco-train photos) scores
+    /// every datastore caption by the words it uses; the best captions vote (docs/default-captioner.md).
+    case concepts
+    /// Retrieval + consensus over the datastore, queried by thresholded detector and classifier concepts.
     case retrieval
     /// The concept decoder trained text-only (models/concept-decoder.safetensors) with the hybrid rerank
     /// (docs/model-card.md).
@@ -17,13 +19,14 @@ public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
     case smollm2
 
     /// What `swiftcap caption` runs without `--decoder`: the best-scoring decoder on coco-dev.
-    public static let standard = CaptionDecoderKind.retrieval
+    public static let standard = CaptionDecoderKind.concepts
 }
 
 /// Errors setting up the default captioner; each says what is missing and how to get it.
 public enum CaptionerSetupError: Error, CustomStringConvertible {
     case missingDatastore(URL)
     case missingModel(URL)
+    case missingConceptHead(URL)
 
     public var description: String {
         switch self {
@@ -33,6 +36,9 @@ public enum CaptionerSetupError: Error, CustomStringConvertible {
         case .missingModel(let url):
             return "concept decoder weights \(url.path) not found: they ship in the repository under models/, "
                 + "or retrain them with `swiftcap train --config configs/decoder.json`"
+        case .missingConceptHead(let url):
+            return "concept head \(url.path) not found: it ships in the repository under models/, "
+                + "or retrain it with `swiftcap train --config configs/concepts.json` (needs ../shared/data/coco-train)"
         }
     }
 }
@@ -67,17 +73,25 @@ public struct DefaultCaptioner: Sendable, Captioner {
     public let generative: GenerativeCaptioner?
     /// Set when SmolLM2 was chosen.
     public let llm: LLMCaptioner?
+    /// Set when the learned-concept decoder was chosen.
+    public let concepts: ConceptRetrievalCaptioner?
     public let extractor: ConceptExtractor
     public let imageDecoder: ImageDecoder
     /// Human-readable notes about missing optional parts (printed once by the CLI).
     public let warnings: [String]
     public var name: String {
-        "default (PicoDet + EfficientNet-Lite0 concepts, \(generative != nil ? "generative" : llm != nil ? "smollm2" : "retrieval") decoder)"
+        "default (PicoDet + EfficientNet-Lite0 \(concepts != nil ? "learned concepts" : "concepts"), "
+            + "\(generative != nil ? "generative" : llm != nil ? "smollm2" : concepts != nil ? "concept-retrieval" : "retrieval") decoder)"
     }
 
     /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
     public static func defaultModelURL(repositoryRoot: URL?) -> URL? {
         repositoryRoot?.appendingPathComponent("models/concept-decoder.safetensors")
+    }
+
+    /// The trained concept head shipped in the repository (`models/concept-head.safetensors`).
+    public static func defaultConceptHeadURL(repositoryRoot: URL?) -> URL? {
+        repositoryRoot?.appendingPathComponent("models/concept-head.safetensors")
     }
 
     public static func defaultDatastoreURL(paths: AssetPaths) -> URL {
@@ -86,7 +100,8 @@ public struct DefaultCaptioner: Sendable, Captioner {
 
     public init(paths: AssetPaths, datastore: URL? = nil, device: Device,
                 config: RetrievalCaptioner.Config = RetrievalCaptioner.Config(),
-                decoderKind: CaptionDecoderKind = .standard, model: URL? = nil,
+                decoderKind: CaptionDecoderKind = .standard, model: URL? = nil, conceptHead: URL? = nil,
+                conceptConfig: ConceptRetrievalCaptioner.Config = ConceptRetrievalCaptioner.Config(),
                 fallBackToRetrieval: Bool = false,
                 generativeConfig: GenerativeCaptioner.Config = GenerativeCaptioner.hybridDefaults,
                 conceptOptions: ConceptOptions = ConceptOptions(),
@@ -118,6 +133,18 @@ public struct DefaultCaptioner: Sendable, Captioner {
         } else {
             generative = nil
         }
+        let headFound = conceptHead.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
+        if decoderKind == .concepts, let conceptHead, headFound {
+            concepts = ConceptRetrievalCaptioner(datastore: decoder.datastore, head: try ConceptHead(url: conceptHead), config: conceptConfig)
+        } else if decoderKind == .concepts && fallBackToRetrieval {
+            concepts = nil
+            warnings.append("\(CaptionerSetupError.missingConceptHead(conceptHead ?? URL(fileURLWithPath: "models/concept-head.safetensors"))); "
+                            + "using the retrieval decoder")
+        } else if decoderKind == .concepts {
+            throw CaptionerSetupError.missingConceptHead(conceptHead ?? URL(fileURLWithPath: "models/concept-head.safetensors"))
+        } else {
+            concepts = nil
+        }
         var extractorNotes: [String] = []
         self.extractor = try ConceptExtractor.load(paths: paths, options: conceptOptions) { extractorNotes.append($0) }
         self.warnings = warnings + extractorNotes
@@ -141,6 +168,18 @@ public struct DefaultCaptioner: Sendable, Captioner {
         var s = DispatchTime.now().uptimeNanoseconds
         let image = try imageDecoder.decode(contentsOf: url)
         t.decode = lap(s)
+        if let concepts {
+            let a = try extractor.analyze(image, device: device)
+            t.detector = a.detectorMilliseconds
+            t.classifier = a.classifierMilliseconds
+            s = DispatchTime.now().uptimeNanoseconds
+            let p = try concepts.head.probabilities(a.features.pooled + a.features.detections, device: device)
+            let r = concepts.caption(probabilities: p)
+            t.decoder = lap(s)
+            t.total = lap(start)
+            return CaptionOutput(caption: r.caption, evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: r.retrieved,
+                                 query: Dictionary(r.words.map { ($0.word, $0.probability) }, uniquingKeysWith: max), timings: t)
+        }
         s = DispatchTime.now().uptimeNanoseconds
         let detections = try extractor.detector?.detect(image, device: device) ?? []
         t.detector = lap(s)

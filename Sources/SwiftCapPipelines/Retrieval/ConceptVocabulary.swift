@@ -267,3 +267,40 @@ extension ConceptVocabulary {
         ("wall", []), ("floor", []), ("wood", ["wooden"]), ("night", ["dark"]), ("rain", []), ("tennis", []),
     ]
 }
+
+/// Words as 64-bit FNV-1a hashes of their lower-cased bytes, for ASCII text read byte by byte without
+/// building strings (captions are nearly all ASCII). The words are `ConceptVocabulary.tokenize`'s:
+/// maximal runs of [a-z0-9] after lower-casing.
+public enum WordHash {
+    static let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+    @inline(__always)
+    static func step(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+
+    /// The hash of one word (its bytes lower-cased).
+    public static func hash<S: StringProtocol>(_ word: S) -> UInt64 {
+        word.utf8.reduce(basis) { h, b in step(h, b >= 0x41 && b <= 0x5A ? b + 0x20 : b) }
+    }
+
+    /// The hashes of `bytes`' words in order, or nil when the text is not ASCII (use `tokenize` then).
+    @inline(__always)
+    public static func asciiWords<S: Sequence>(_ bytes: S) -> [UInt64]? where S.Element == UInt8 {
+        var out: [UInt64] = []
+        var h = basis
+        var inWord = false
+        for b in bytes {
+            if b >= 0x80 { return nil }
+            var c = b
+            if c >= 0x41 && c <= 0x5A { c += 0x20 }
+            if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) {
+                h = step(h, c)
+                inWord = true
+            } else if inWord {
+                out.append(h)
+                h = basis
+                inWord = false
+            }
+        }
+        if inWord { out.append(h) }
+        return out
+    }
+}

@@ -153,14 +153,9 @@ public struct ConsensusReranker: Sendable {
         }
     }
 
-    /// FNV-1a over bytes: the word key of `wordIDsOf`.
-    private static let fnvBasis: UInt64 = 0xcbf2_9ce4_8422_2325
-    @inline(__always)
-    private static func fnv(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-
     /// Word ids of a caption, tokenised as `ConceptVocabulary.tokenize` does. ASCII captions (nearly all)
-    /// are read byte by byte and their words interned by a 64-bit FNV-1a hash of the lower-cased bytes,
-    /// without building strings; others go through `tokenize`. Both maps hand out ids from one counter.
+    /// are read byte by byte and their words interned by `WordHash`, without building strings; others go
+    /// through `tokenize`. Both maps hand out ids from one counter.
     func wordIDsOf(_ text: String, _ wordIDs: inout [Substring: UInt32], _ hashedIDs: inout [UInt64: UInt32]) -> [UInt32] {
         func intern(_ h: UInt64) -> UInt32 {
             if let id = hashedIDs[h] { return id }
@@ -168,30 +163,10 @@ public struct ConsensusReranker: Sendable {
             hashedIDs[h] = id
             return id
         }
-        var ids: [UInt32] = []
-        var h = Self.fnvBasis
-        var inWord = false
-        var ascii = true
-        for b in text.utf8 {
-            if b >= 0x80 { ascii = false; break }
-            var c = b
-            if c >= 0x41 && c <= 0x5A { c += 0x20 }
-            if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) {
-                h = Self.fnv(h, c)
-                inWord = true
-            } else if inWord {
-                ids.append(intern(h))
-                h = Self.fnvBasis
-                inWord = false
-            }
-        }
-        if ascii {
-            if inWord { ids.append(intern(h)) }
-            return ids
-        }
+        if let hashes = WordHash.asciiWords(text.utf8) { return hashes.map(intern) }
         return ConceptVocabulary.tokenize(text).map { w in
             // Non-ASCII words get their own ids; an ASCII word here hashes to the same id as above.
-            if w.utf8.allSatisfy({ $0 < 0x80 }) { return intern(w.utf8.reduce(Self.fnvBasis, Self.fnv)) }
+            if w.utf8.allSatisfy({ $0 < 0x80 }) { return intern(WordHash.hash(w)) }
             if let id = wordIDs[w] { return id }
             let id = UInt32(hashedIDs.count + wordIDs.count)
             wordIDs[w] = id

@@ -265,6 +265,17 @@ public struct Datastore: @unchecked Sendable {
         }
     }
 
+    /// Calls `body(i, utf8)` for every caption in order, with its UTF-8 bytes in place (no copies).
+    public func forEachCaptionBytes(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
+        data.withUnsafeBytes { raw in
+            for i in 0..<captionCount {
+                let s = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i, as: UInt32.self))
+                let e = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i + 4, as: UInt32.self))
+                body(i, UnsafeRawBufferPointer(rebasing: raw[(textOffset + s)..<(textOffset + e)]))
+            }
+        }
+    }
+
     public func imageID(_ i: Int) -> Int {
         data.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: imageIDOffset + 4 * i, as: UInt32.self)) }
     }
