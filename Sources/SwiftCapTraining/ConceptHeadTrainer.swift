@@ -21,6 +21,8 @@ public struct ConceptHeadConfig: Codable, Sendable, Equatable {
     public var devFeatures: String? = "runs/concepts/dev-features.safetensors"
     /// The model file (f16) and the report folder.
     public var out = "models/concept-head.safetensors"
+    /// The training photos' features for image retrieval (`PhotoNeighbours`), written beside the head.
+    public var neighboursOut = "models/photo-neighbours.safetensors"
     public var reportDirectory = "runs/concepts"
     /// A word enters the vocabulary when the captions of at least this many training photos use it.
     public var minPhotos = 12
@@ -40,7 +42,7 @@ public struct ConceptHeadConfig: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case task, trainImages, trainCaptions, trainFeatures, devImages, devReferences, devFeatures, out, reportDirectory,
+        case task, trainImages, trainCaptions, trainFeatures, devImages, devReferences, devFeatures, out, neighboursOut, reportDirectory,
              minPhotos, hidden, heads, epochs, batchSize, learningRate, warmupSteps, l2, dropout, seed
     }
 
@@ -56,6 +58,7 @@ public struct ConceptHeadConfig: Codable, Sendable, Equatable {
         devReferences = c.contains(.devReferences) ? try c.decodeIfPresent(String.self, forKey: .devReferences) : d.devReferences
         devFeatures = c.contains(.devFeatures) ? try c.decodeIfPresent(String.self, forKey: .devFeatures) : d.devFeatures
         out = try c.decodeIfPresent(String.self, forKey: .out) ?? d.out
+        neighboursOut = try c.decodeIfPresent(String.self, forKey: .neighboursOut) ?? d.neighboursOut
         reportDirectory = try c.decodeIfPresent(String.self, forKey: .reportDirectory) ?? d.reportDirectory
         minPhotos = try c.decodeIfPresent(Int.self, forKey: .minPhotos) ?? d.minPhotos
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? d.hidden
@@ -298,9 +301,25 @@ public struct ConceptHeadTrainer {
         return x
     }
 
-    public func run() throws -> Summary {
+    /// The training photos as the head sees them: normalised inputs, targets, and what they came from.
+    public struct TrainingSet {
+        public var names: [String]
+        public var captions: [[String]]
+        public var imageIDs: [Int]
+        public var pooled: [Float]
+        public var vocabulary: [String]
+        /// Normalised inputs [n × D] and targets [n × V].
+        public var x: [Float], y: [Float]
+        public var mean: [Float], std: [Float]
+        /// Fraction of photos using each word.
+        public var prior: [Float]
+        public var count: Int { names.count }
+        public var inputs: Int { mean.count }
+    }
+
+    /// Reads (or computes) the training features and captions and builds the vocabulary and targets.
+    public func trainingSet() throws -> TrainingSet {
         try config.validate()
-        let t0 = Date()
         let captionsByName = try Self.loadCaptions(ConceptHeadConfig.resolve(config.trainCaptions, paths: paths))
         let train = try features(images: ConceptHeadConfig.resolve(config.trainImages, paths: paths),
                                  cacheURL: ConceptHeadConfig.resolve(config.trainFeatures, paths: paths), label: "train features")
@@ -309,6 +328,12 @@ public struct ConceptHeadTrainer {
             throw TrainingError.data("\(missing.count) training photos have no captions (first: \(missing[0]))")
         }
         let captions = train.names.map { captionsByName[$0]! }
+        let imageIDs = try train.names.map { name -> Int in
+            guard let id = Int((name as NSString).deletingPathExtension) else {
+                throw TrainingError.data("training photo \(name) is not named by its COCO id (e.g. 000000000009.jpg)")
+            }
+            return id
+        }
         let vocabulary = ConceptLabels.vocabulary(captions: captions, minPhotos: config.minPhotos)
         guard !vocabulary.isEmpty else { throw TrainingError.data("no word is used by \(config.minPhotos) or more photos") }
         let y = ConceptLabels.targets(captions: captions, vocabulary: vocabulary)
@@ -325,41 +350,82 @@ public struct ConceptHeadTrainer {
         var prior = [Float](repeating: 0, count: V)
         for i in 0..<n { for j in 0..<V { prior[j] += y[i * V + j] } }
         for j in 0..<V { prior[j] /= Float(n) }
+        return TrainingSet(names: train.names, captions: captions, imageIDs: imageIDs, pooled: train.pooled, vocabulary: vocabulary,
+                           x: x, y: y, mean: mean, std: std, prior: prior)
+    }
+
+    /// Trains one MLP on the photos at `rows` from `seed`; `step` is called after every update.
+    /// Returns the network and its mean loss per photo by epoch.
+    public func trainHead(_ set: TrainingSet, rows: [Int], seed: UInt64, step onStep: () -> Void = {}) -> (TrainableConceptMLP, [Double]) {
+        let D = set.inputs, V = set.vocabulary.count, n = rows.count
+        let mlp = TrainableConceptMLP(inputs: D, hidden: config.hidden, outputs: V, outputPrior: set.prior, seed: seed)
+        var optimizer = AdamW(parameterCount: mlp.params.count)
+        optimizer.beta2 = 0.999
+        optimizer.weightDecay = 0
+        var rng = SplitMix64(seed: seed ^ 0x5EED)
+        var curve: [Double] = []
+        var step = 0
+        let stepsPerEpoch = (n + config.batchSize - 1) / config.batchSize
+        for _ in 0..<config.epochs {
+            var order = rows
+            order.shuffle(using: &rng)
+            var epochLoss = 0.0
+            for b in 0..<stepsPerEpoch {
+                let idx = order[(b * config.batchSize)..<min(n, (b + 1) * config.batchSize)]
+                var xb = [Float](), yb = [Float]()
+                xb.reserveCapacity(idx.count * D); yb.reserveCapacity(idx.count * V)
+                for i in idx { xb += set.x[i * D ..< (i + 1) * D]; yb += set.y[i * V ..< (i + 1) * V] }
+                epochLoss += mlp.forward(xb, targets: yb, dropout: config.dropout, rng: &rng, device: device) * Double(idx.count)
+                mlp.backward(targets: yb, l2: config.l2, device: device)
+                let lr = config.learningRate * min(1, Float(step + 1) / Float(max(1, config.warmupSteps)))
+                optimizer.update(params: &mlp.params, grads: mlp.grads, slots: mlp.slots, lr: lr, device: device)
+                step += 1
+                onStep()
+            }
+            curve.append(epochLoss / Double(n))
+        }
+        return (mlp, curve)
+    }
+
+    /// Cross-validation: photos split into `folds` by position (i mod folds); for every photo, the word
+    /// probabilities of one head trained on the other folds [n × V].
+    public func outOfFoldProbabilities(_ set: TrainingSet, folds: Int) throws -> [Float] {
+        guard folds >= 2, folds <= set.count else { throw TrainingError.invalidConfig("folds must be in 2...\(set.count), got \(folds)") }
+        let V = set.vocabulary.count, D = set.inputs
+        var out = [Float](repeating: 0, count: set.count * V)
+        let stepsPerFold = config.epochs * ((set.count - set.count / folds + config.batchSize - 1) / config.batchSize)
+        var done = 0
+        for f in 0..<folds {
+            let trainRows = (0..<set.count).filter { $0 % folds != f }, held = (0..<set.count).filter { $0 % folds == f }
+            let (mlp, _) = trainHead(set, rows: trainRows, seed: config.seed &+ UInt64(f) &* 7_919) {
+                done += 1
+                progress(done, stepsPerFold * folds, "fold \(f + 1)/\(folds)")
+            }
+            let head = try ConceptHead(vocabulary: set.vocabulary, mean: [Float](repeating: 0, count: D),
+                                       std: [Float](repeating: 1, count: D), heads: [mlp.mlp])
+            var xs = [Float]()
+            for i in held { xs += set.x[i * D ..< (i + 1) * D] }
+            let p = try head.probabilities(xs, device: device)
+            for (r, i) in held.enumerated() { out[i * V ..< (i + 1) * V] = p[r * V ..< (r + 1) * V] }
+        }
+        return out
+    }
+
+    public func run() throws -> Summary {
+        let t0 = Date()
+        let set = try trainingSet()
+        let n = set.count, D = set.inputs, V = set.vocabulary.count
+        let (vocabulary, mean, std, imageIDs) = (set.vocabulary, set.mean, set.std, set.imageIDs)
         log("vocabulary: \(V) words used by ≥ \(config.minPhotos) of \(n) training photos; inputs \(D); "
             + "\(config.heads) heads of \(D)×\(config.hidden)×\(V)")
-
         var heads: [ConceptHead.MLP] = []
         var losses: [[Double]] = []
-        let stepsPerEpoch = (n + config.batchSize - 1) / config.batchSize
-        let totalSteps = config.heads * config.epochs * stepsPerEpoch
+        let totalSteps = config.heads * config.epochs * ((n + config.batchSize - 1) / config.batchSize)
         var done = 0
         for e in 0..<config.heads {
-            let seed = config.seed &+ UInt64(e) &* 1_000_003
-            let mlp = TrainableConceptMLP(inputs: D, hidden: config.hidden, outputs: V, outputPrior: prior, seed: seed)
-            var optimizer = AdamW(parameterCount: mlp.params.count)
-            optimizer.beta2 = 0.999
-            optimizer.weightDecay = 0
-            var rng = SplitMix64(seed: seed ^ 0x5EED)
-            var curve: [Double] = []
-            var step = 0
-            for _ in 0..<config.epochs {
-                var order = Array(0..<n)
-                order.shuffle(using: &rng)
-                var epochLoss = 0.0
-                for b in 0..<stepsPerEpoch {
-                    let idx = order[(b * config.batchSize)..<min(n, (b + 1) * config.batchSize)]
-                    var xb = [Float](), yb = [Float]()
-                    xb.reserveCapacity(idx.count * D); yb.reserveCapacity(idx.count * V)
-                    for i in idx { xb += x[i * D ..< (i + 1) * D]; yb += y[i * V ..< (i + 1) * V] }
-                    epochLoss += mlp.forward(xb, targets: yb, dropout: config.dropout, rng: &rng, device: device) * Double(idx.count)
-                    mlp.backward(targets: yb, l2: config.l2, device: device)
-                    let lr = config.learningRate * min(1, Float(step + 1) / Float(max(1, config.warmupSteps)))
-                    optimizer.update(params: &mlp.params, grads: mlp.grads, slots: mlp.slots, lr: lr, device: device)
-                    step += 1
-                    done += 1
-                    progress(done, totalSteps, "head \(e + 1)/\(config.heads)")
-                }
-                curve.append(epochLoss / Double(n))
+            let (mlp, curve) = trainHead(set, rows: Array(0..<n), seed: config.seed &+ UInt64(e) &* 1_000_003) {
+                done += 1
+                progress(done, totalSteps, "head \(e + 1)/\(config.heads)")
             }
             log(String(format: "head %d: loss %.3f -> %.3f per photo", e + 1, curve.first ?? 0, curve.last ?? 0))
             losses.append(curve)
@@ -369,6 +435,9 @@ public struct ConceptHeadTrainer {
         let outURL = ConceptHeadConfig.resolve(config.out, paths: paths)
         try FileManager.default.createDirectory(at: outURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Self.save(model, to: outURL, extra: ["train_photos": String(n), "config": String(decoding: try JSONEncoder().encode(config), as: UTF8.self)])
+        let neighboursURL = ConceptHeadConfig.resolve(config.neighboursOut, paths: paths)
+        try PhotoNeighbours(pooled: set.pooled, imageIDs: imageIDs).write(to: neighboursURL)
+        log("wrote \(outURL.path) and \(neighboursURL.path)")
         var report: ConceptReport?
         if let devImages = config.devImages, let devRefs = config.devReferences, let devFeatures = config.devFeatures {
             let dev = try features(images: ConceptHeadConfig.resolve(devImages, paths: paths),

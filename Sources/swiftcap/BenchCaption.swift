@@ -13,7 +13,7 @@ struct BenchCaption: ParsableCommand {
     @Option(help: "Timed passes over the photos (after one warm-up pass).") var passes = 1
     @Option(help: "Minimum number of timed captions (passes repeat until reached).") var minRuns = 20
     @Flag(help: "Print the table as JSON.") var json = false
-    @Option(help: "Decoder: retrieval (default), generative or smollm2.") var decoder: CaptionDecoderKind = .standard
+    @Option(help: "Decoder: concepts (default), neighbours, retrieval, generative or smollm2.") var decoder: CaptionDecoderKind = .standard
     @Option(help: ArgumentHelp(
         "Scaling mode: caption the photos in batches of N and report latency per photo, throughput and peak RSS.",
         discussion: "The pipeline has no batched forward: a batch is N photos captioned one after another in one "
@@ -25,6 +25,7 @@ struct BenchCaption: ParsableCommand {
             + "(throughput mode; the models are loaded K times).", valueName: "K"))
     var concurrent = 1
     @Option(help: "Datastore file (default: the standard one in the assets folder).") var datastore: String?
+    @Option(help: "Concepts decoder settings JSON (any subset of ConceptRetrievalCaptioner.Config).") var conceptConfig: String?
 
     func validate() throws {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
@@ -43,7 +44,8 @@ struct BenchCaption: ParsableCommand {
         let captioners = try (0..<concurrent).map { _ in
             try DefaultCaptioner(paths: paths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: workerDevice, decoderKind: decoder,
                                  model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
-                                 conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()))
+                                 conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
+                                 conceptConfig: try loadConceptConfig(conceptConfig))
         }
         let captioner = captioners[0]
         let loadSeconds = Date().timeIntervalSince(loadStart)

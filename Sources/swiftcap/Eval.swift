@@ -22,7 +22,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Captions JSON to score (image file name -> caption).") var captions: String?
     @Option(help: "Folder of images: captioned with the model unless --captions is given; photos for report.html.")
     var images: String?
-    @Option(help: "Decoder of the default captioner for --images: concepts (default), retrieval, generative or smollm2.") var arch: String?
+    @Option(help: "Decoder of the default captioner for --images: concepts (default), neighbours (the nearest-photo baseline), retrieval, generative or smollm2.") var arch: String?
     @Option(help: "With --images and the concepts decoder: settings JSON (any subset of ConceptRetrievalCaptioner.Config: pool, minWords, epsilon, evidenceWeight, consensus).")
     var conceptConfig: String?
     @Option(help: "Model weights for --images.") var weights: String?
@@ -181,6 +181,7 @@ func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptC
     switch arch {
     case nil, "default": kind = .standard
     case "concepts": kind = .concepts
+    case "neighbours": kind = .neighbours
     case "retrieval": kind = .retrieval
     case "generative": kind = .generative
     case "smollm2": kind = .smollm2
@@ -190,13 +191,17 @@ func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptC
     let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device,
                                          decoderKind: kind, model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
                                          conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
-                                         conceptConfig: try conceptConfig.map { f in
-                                             do { return try JSONDecoder().decode(ConceptRetrievalCaptioner.Config.self, from: Data(contentsOf: URL(fileURLWithPath: f))) }
-                                             catch { throw EvalFailure("\(f): not a concept-retrieval config: \(error)") }
-                                         } ?? ConceptRetrievalCaptioner.Config(),
+                                         conceptConfig: try loadConceptConfig(conceptConfig),
                                          fallBackToRetrieval: arch == nil || arch == "default")
     for w in captioner.warnings { printError("warning: \(w)") }
     return captioner
+}
+
+/// Concept-retrieval settings from a JSON file (any subset of the fields), or the defaults.
+func loadConceptConfig(_ path: String?) throws -> ConceptRetrievalCaptioner.Config {
+    guard let path else { return ConceptRetrievalCaptioner.Config() }
+    do { return try JSONDecoder().decode(ConceptRetrievalCaptioner.Config.self, from: Data(contentsOf: URL(fileURLWithPath: path))) }
+    catch { throw EvalFailure("\(path): not a concept-retrieval settings file: \(error)") }
 }
 
 /// A one-line progress bar on stderr: done/total, images/s and ETA.

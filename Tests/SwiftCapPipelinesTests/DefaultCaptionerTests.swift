@@ -41,6 +41,37 @@ final class DefaultCaptionerTests: XCTestCase {
         XCTAssertGreaterThan(out.timings.total, 0)
     }
 
+    /// The shipped concept head and training-photo features (models/) on the bear photo, over the small store.
+    func testConceptAndNeighbourDecodersCaptionABear() throws {
+        let p = try paths()
+        let head = Self.root.appendingPathComponent("models/concept-head.safetensors")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: head.path), "no trained concept head in models/")
+        let store = try makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        var config = ConceptRetrievalCaptioner.Config()
+        config.pool = 4
+        let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2), decoderKind: .concepts,
+                                             conceptHead: head, conceptConfig: config)
+        XCTAssertNotNil(captioner.concepts)
+        let out = try captioner.describe(imageAt: p.sharedFile("eval/coco-dev/images/000000000285.jpg"))
+        XCTAssertTrue(out.caption.lowercased().contains("bear"), out.caption)
+        XCTAssertGreaterThan(out.query["bear"] ?? 0, 0.5, "\(out.query)")
+        XCTAssertTrue(out.evidence.contains { $0.name == "bear" }, "\(out.evidence)")
+        // The neighbours baseline needs the training photos' ids in the datastore: the small store has none,
+        // so it must still answer (an empty pool gives an empty caption, not a crash).
+        let knn = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .neighbours, conceptHead: head)
+        XCTAssertNotNil(knn.neighbours)
+        XCTAssertNoThrow(try knn.describe(imageAt: p.sharedFile("eval/coco-dev/images/000000000285.jpg")))
+        // Without the head: a clear error, or the retrieval decoder with a warning when falling back is allowed.
+        let missing = URL(fileURLWithPath: "/nonexistent/concept-head.safetensors")
+        XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), conceptHead: missing)) {
+            XCTAssertTrue("\($0)".contains("configs/concepts.json"), "\($0)")
+        }
+        let fallback = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), conceptHead: missing, fallBackToRetrieval: true)
+        XCTAssertNil(fallback.concepts)
+        XCTAssertTrue(fallback.warnings.contains { $0.contains("retrieval decoder") }, "\(fallback.warnings)")
+    }
+
     func testGenerativeDecoderWritesASentence() throws {
         let p = try paths()
         let model = Self.root.appendingPathComponent("models/concept-decoder.safetensors")

@@ -9,6 +9,9 @@ public enum CaptionDecoderKind: String, Sendable, CaseIterable, Codable {
     /// The learned concept head (models/concept-head.safetensors, trained on the coco-train photos) scores
     /// every datastore caption by the words it uses; the best captions vote (docs/default-captioner.md).
     case concepts
+    /// The nearest-neighbour baseline: the consensus of the captions of the 30 training photos nearest in
+    /// EfficientNet-Lite0 features (models/photo-neighbours.safetensors).
+    case neighbours
     /// Retrieval + consensus over the datastore, queried by thresholded detector and classifier concepts.
     case retrieval
     /// The concept decoder trained text-only (models/concept-decoder.safetensors) with the hybrid rerank
@@ -27,6 +30,7 @@ public enum CaptionerSetupError: Error, CustomStringConvertible {
     case missingDatastore(URL)
     case missingModel(URL)
     case missingConceptHead(URL)
+    case missingNeighbours(URL)
 
     public var description: String {
         switch self {
@@ -39,6 +43,9 @@ public enum CaptionerSetupError: Error, CustomStringConvertible {
         case .missingConceptHead(let url):
             return "concept head \(url.path) not found: it ships in the repository under models/, "
                 + "or retrain it with `swiftcap train --config configs/concepts.json` (needs ../shared/data/coco-train)"
+        case .missingNeighbours(let url):
+            return "training-photo features \(url.path) not found: they ship in the repository under models/, "
+                + "or are rewritten by `swiftcap train --config configs/concepts.json` (needs ../shared/data/coco-train)"
         }
     }
 }
@@ -73,8 +80,14 @@ public struct DefaultCaptioner: Sendable, Captioner {
     public let generative: GenerativeCaptioner?
     /// Set when SmolLM2 was chosen.
     public let llm: LLMCaptioner?
-    /// Set when the learned-concept decoder was chosen.
+    /// Set when the learned-concept decoder was chosen, with its head.
     public let concepts: ConceptRetrievalCaptioner?
+    public let conceptHead: ConceptHead?
+    /// The training photos' image features, when models/photo-neighbours.safetensors is there (the
+    /// neighbours decoder, and the concepts decoder's second vote).
+    public let neighbours: NeighbourCaptioner?
+    /// True when the neighbours decoder was chosen.
+    public let neighboursOnly: Bool
     public let extractor: ConceptExtractor
     public let imageDecoder: ImageDecoder
     /// Human-readable notes about missing optional parts (printed once by the CLI).
@@ -87,6 +100,11 @@ public struct DefaultCaptioner: Sendable, Captioner {
     /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
     public static func defaultModelURL(repositoryRoot: URL?) -> URL? {
         repositoryRoot?.appendingPathComponent("models/concept-decoder.safetensors")
+    }
+
+    /// The training photos' features shipped beside the concept head.
+    public static func defaultNeighboursURL(conceptHead: URL?) -> URL? {
+        conceptHead?.deletingLastPathComponent().appendingPathComponent("photo-neighbours.safetensors")
     }
 
     /// The trained concept head shipped in the repository (`models/concept-head.safetensors`).
@@ -133,17 +151,31 @@ public struct DefaultCaptioner: Sendable, Captioner {
         } else {
             generative = nil
         }
+        let neighboursURL = DefaultCaptioner.defaultNeighboursURL(conceptHead: conceptHead)
+        if let neighboursURL, FileManager.default.fileExists(atPath: neighboursURL.path),
+           decoderKind == .neighbours || (decoderKind == .concepts && conceptConfig.neighbours > 0) {
+            neighbours = NeighbourCaptioner(neighbours: try PhotoNeighbours(url: neighboursURL), datastore: decoder.datastore)
+        } else if decoderKind == .neighbours {
+            throw CaptionerSetupError.missingNeighbours(neighboursURL ?? URL(fileURLWithPath: "models/photo-neighbours.safetensors"))
+        } else {
+            neighbours = nil
+        }
+        neighboursOnly = decoderKind == .neighbours
         let headFound = conceptHead.map { FileManager.default.fileExists(atPath: $0.path) } ?? false
         if decoderKind == .concepts, let conceptHead, headFound {
-            concepts = ConceptRetrievalCaptioner(datastore: decoder.datastore, head: try ConceptHead(url: conceptHead), config: conceptConfig)
+            let head = try ConceptHead(url: conceptHead)
+            self.conceptHead = head
+            concepts = ConceptRetrievalCaptioner(datastore: decoder.datastore, vocabulary: head.vocabulary, config: conceptConfig)
         } else if decoderKind == .concepts && fallBackToRetrieval {
             concepts = nil
+            self.conceptHead = nil
             warnings.append("\(CaptionerSetupError.missingConceptHead(conceptHead ?? URL(fileURLWithPath: "models/concept-head.safetensors"))); "
                             + "using the retrieval decoder")
         } else if decoderKind == .concepts {
             throw CaptionerSetupError.missingConceptHead(conceptHead ?? URL(fileURLWithPath: "models/concept-head.safetensors"))
         } else {
             concepts = nil
+            self.conceptHead = nil
         }
         var extractorNotes: [String] = []
         self.extractor = try ConceptExtractor.load(paths: paths, options: conceptOptions) { extractorNotes.append($0) }
@@ -168,13 +200,23 @@ public struct DefaultCaptioner: Sendable, Captioner {
         var s = DispatchTime.now().uptimeNanoseconds
         let image = try imageDecoder.decode(contentsOf: url)
         t.decode = lap(s)
-        if let concepts {
+        if neighboursOnly, let neighbours {
+            let a = try extractor.analyze(image, device: device)
+            (t.detector, t.classifier) = (a.detectorMilliseconds, a.classifierMilliseconds)
+            s = DispatchTime.now().uptimeNanoseconds
+            let caption = try neighbours.caption(pooled: a.features.pooled, device: device)
+            t.decoder = lap(s)
+            t.total = lap(start)
+            return CaptionOutput(caption: caption, evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: [], query: [:], timings: t)
+        }
+        if let concepts, let conceptHead {
             let a = try extractor.analyze(image, device: device)
             t.detector = a.detectorMilliseconds
             t.classifier = a.classifierMilliseconds
             s = DispatchTime.now().uptimeNanoseconds
-            let p = try concepts.head.probabilities(a.features.pooled + a.features.detections, device: device)
-            let r = concepts.caption(probabilities: p)
+            let p = try conceptHead.probabilities(a.features.pooled + a.features.detections, device: device)
+            let votes = try neighbours.map { try $0.pool(a.features.pooled, k: concepts.config.neighbours, device: device).map(\.caption) } ?? []
+            let r = concepts.caption(probabilities: p, neighbourCaptions: votes, device: device)
             t.decoder = lap(s)
             t.total = lap(start)
             return CaptionOutput(caption: r.caption, evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: r.retrieved,

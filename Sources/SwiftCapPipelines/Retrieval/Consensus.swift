@@ -112,15 +112,18 @@ public struct ConsensusReranker: Sendable {
     /// The weighted mean gain against the pool through per-length centroids of the unit n-gram vectors:
     /// Σ_j w_j sim(i, j) = Σ_L lp(len_i − L) Σ_k a_k · (Σ_{len_j = L} w_j b_jk / |b_jk|) / |a_k| / maxN.
     func centroidScores(_ v: PoolVectors, weights w: [Double], candidates cand: [Int]) -> [Double] {
-        // Only n-grams that occur in some candidate matter: give each a dense slot.
-        var slotOfGram: [Int32: Int] = [:]
-        for i in cand { for p in v.start[i * maxN]..<v.start[(i + 1) * maxN] where slotOfGram[v.ids[p]] == nil { slotOfGram[v.ids[p]] = slotOfGram.count } }
+        // Only n-grams that occur in some candidate matter: give each a dense slot (n-gram ids are dense
+        // 0..<count already, so an array maps them; -1 = in no candidate).
+        let gramCount = Int(v.ids.max() ?? -1) + 1
+        var slotOfGram = [Int](repeating: -1, count: gramCount)
+        var slots = 0
+        for i in cand { for p in v.start[i * maxN]..<v.start[(i + 1) * maxN] where slotOfGram[Int(v.ids[p])] < 0 { slotOfGram[Int(v.ids[p])] = slots; slots += 1 } }
         let lengths = Array(Set(v.lengths)).sorted()
         var lengthIndex: [Int: Int] = [:]
         for (li, L) in lengths.enumerated() { lengthIndex[L] = li }
         let nL = lengths.count
         // centroid[slot * nL + li] = Σ over pool captions of length lengths[li] of w_j · b_jg / |b_j,order(g)|.
-        var centroid = [Double](repeating: 0, count: slotOfGram.count * nL)
+        var centroid = [Double](repeating: 0, count: slots * nL)
         var wsum = 0.0
         for j in 0..<v.lengths.count {
             wsum += w[j]
@@ -128,7 +131,8 @@ public struct ConsensusReranker: Sendable {
             for k in 0..<maxN where v.norms[j * maxN + k] > 0 {
                 let scale = w[j] / v.norms[j * maxN + k]
                 for p in v.start[j * maxN + k]..<v.start[j * maxN + k + 1] {
-                    if let slot = slotOfGram[v.ids[p]] { centroid[slot * nL + li] += v.weights[p] * scale }
+                    let slot = slotOfGram[Int(v.ids[p])]
+                    if slot >= 0 { centroid[slot * nL + li] += v.weights[p] * scale }
                 }
             }
         }
@@ -142,7 +146,7 @@ public struct ConsensusReranker: Sendable {
             for k in 0..<maxN where v.norms[i * maxN + k] > 0 {
                 var dot = 0.0
                 for p in v.start[i * maxN + k]..<v.start[i * maxN + k + 1] {
-                    let base = slotOfGram[v.ids[p]]! * nL
+                    let base = slotOfGram[Int(v.ids[p])] * nL
                     var c = 0.0
                     for li in 0..<nL { c += lp[li] * centroid[base + li] }
                     dot += v.weights[p] * c

@@ -276,6 +276,18 @@ public struct Datastore: @unchecked Sendable {
         }
     }
 
+    /// The caption indices of each of `imageIDs` (COCO ids), in datastore order; ids without captions are absent.
+    public func captionIndices(ofImages imageIDs: Set<Int>) -> [Int: [Int]] {
+        var out: [Int: [Int]] = [:]
+        data.withUnsafeBytes { raw in
+            for i in 0..<captionCount {
+                let id = Int(raw.loadUnaligned(fromByteOffset: imageIDOffset + 4 * i, as: UInt32.self))
+                if imageIDs.contains(id) { out[id, default: []].append(i) }
+            }
+        }
+        return out
+    }
+
     public func imageID(_ i: Int) -> Int {
         data.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: imageIDOffset + 4 * i, as: UInt32.self)) }
     }
