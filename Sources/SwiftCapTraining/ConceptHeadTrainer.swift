@@ -247,7 +247,7 @@ public struct ConceptHeadTrainer {
     public let paths: AssetPaths
     public let device: Device
     public var log: (String) -> Void
-    /// Called with (done, total, label) while features are computed and while training runs.
+    /// Called with (done, total, label) for each phase: features computed, each head or fold trained.
     public var progress: (Int, Int, String) -> Void
 
     public init(config: ConceptHeadConfig, paths: AssetPaths, device: Device, log: @escaping (String) -> Void,
@@ -393,13 +393,13 @@ public struct ConceptHeadTrainer {
         guard folds >= 2, folds <= set.count else { throw TrainingError.invalidConfig("folds must be in 2...\(set.count), got \(folds)") }
         let V = set.vocabulary.count, D = set.inputs
         var out = [Float](repeating: 0, count: set.count * V)
-        let stepsPerFold = config.epochs * ((set.count - set.count / folds + config.batchSize - 1) / config.batchSize)
-        var done = 0
         for f in 0..<folds {
             let trainRows = (0..<set.count).filter { $0 % folds != f }, held = (0..<set.count).filter { $0 % folds == f }
+            let steps = config.epochs * ((trainRows.count + config.batchSize - 1) / config.batchSize)
+            var done = 0
             let (mlp, _) = trainHead(set, rows: trainRows, seed: config.seed &+ UInt64(f) &* 7_919) {
                 done += 1
-                progress(done, stepsPerFold * folds, "fold \(f + 1)/\(folds)")
+                progress(done, steps, "fold \(f + 1)/\(folds)")
             }
             let head = try ConceptHead(vocabulary: set.vocabulary, mean: [Float](repeating: 0, count: D),
                                        std: [Float](repeating: 1, count: D), heads: [mlp.mlp])
@@ -420,12 +420,12 @@ public struct ConceptHeadTrainer {
             + "\(config.heads) heads of \(D)×\(config.hidden)×\(V)")
         var heads: [ConceptHead.MLP] = []
         var losses: [[Double]] = []
-        let totalSteps = config.heads * config.epochs * ((n + config.batchSize - 1) / config.batchSize)
-        var done = 0
+        let steps = config.epochs * ((n + config.batchSize - 1) / config.batchSize)
         for e in 0..<config.heads {
+            var done = 0
             let (mlp, curve) = trainHead(set, rows: Array(0..<n), seed: config.seed &+ UInt64(e) &* 1_000_003) {
                 done += 1
-                progress(done, totalSteps, "head \(e + 1)/\(config.heads)")
+                progress(done, steps, "head \(e + 1)/\(config.heads)")
             }
             log(String(format: "head %d: loss %.3f -> %.3f per photo", e + 1, curve.first ?? 0, curve.last ?? 0))
             losses.append(curve)
@@ -434,7 +434,9 @@ public struct ConceptHeadTrainer {
         let model = try ConceptHead(vocabulary: vocabulary, mean: mean, std: std, heads: heads)
         let outURL = ConceptHeadConfig.resolve(config.out, paths: paths)
         try FileManager.default.createDirectory(at: outURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Self.save(model, to: outURL, extra: ["train_photos": String(n), "config": String(decoding: try JSONEncoder().encode(config), as: UTF8.self)])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same config writes the same bytes
+        try Self.save(model, to: outURL, extra: ["train_photos": String(n), "config": String(decoding: try encoder.encode(config), as: UTF8.self)])
         let neighboursURL = ConceptHeadConfig.resolve(config.neighboursOut, paths: paths)
         try PhotoNeighbours(pooled: set.pooled, imageIDs: imageIDs).write(to: neighboursURL)
         log("wrote \(outURL.path) and \(neighboursURL.path)")

@@ -204,6 +204,19 @@ func loadConceptConfig(_ path: String?) throws -> ConceptRetrievalCaptioner.Conf
     catch { throw EvalFailure("\(path): not a concept-retrieval settings file: \(error)") }
 }
 
+/// A progress callback `(done, total, label)` that draws one `ProgressBar` per label (training phases).
+func phasedProgress() -> (Int, Int, String) -> Void {
+    var bar: ProgressBar?
+    return { done, total, label in
+        if bar?.label != label || bar?.total != total {
+            bar?.finish()
+            bar = ProgressBar(total: total, label: label)
+        }
+        bar?.update(done: done)
+        if done == total { bar?.finish(); bar = nil }
+    }
+}
+
 /// A one-line progress bar on stderr: done/total, images/s and ETA.
 struct ProgressBar {
     let total: Int
@@ -217,8 +230,11 @@ struct ProgressBar {
         self.label = label
     }
 
-    mutating func advance() {
-        done += 1
+    mutating func advance() { update(done: done + 1) }
+
+    /// Sets the count of finished items and redraws (at most every 0.2 s, and at the end).
+    mutating func update(done: Int) {
+        self.done = done
         let now = Date()
         if done == total || now.timeIntervalSince(lastDraw) > 0.2 {
             lastDraw = now

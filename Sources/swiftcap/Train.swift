@@ -45,20 +45,8 @@ struct Train: ParsableCommand {
                 try? FileManager.default.removeItem(at: ConceptHeadConfig.resolve(f, paths: paths))
             }
         }
-        var lastDraw = Date.distantPast
-        let start = Date()
-        let trainer = ConceptHeadTrainer(config: cfg, paths: paths,
-                                         device: compute.device, log: { printError($0) }) { done, total, label in
-            let now = Date()
-            guard done == total || now.timeIntervalSince(lastDraw) > 0.2 else { return }
-            lastDraw = now
-            let rate = Double(done) / max(1e-9, now.timeIntervalSince(start))
-            let eta = rate > 0 ? Double(total - done) / rate : 0
-            let filled = 30 * done / max(1, total)
-            FileHandle.standardError.write(Data(String(format: "\r%@ [%@%@] %d/%d ETA %@ ", label, String(repeating: "#", count: filled),
-                                                       String(repeating: "-", count: 30 - filled), done, total, formatSeconds(eta)).utf8))
-            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-        }
+        let trainer = ConceptHeadTrainer(config: cfg, paths: paths, device: compute.device, log: { printError($0) },
+                                         progress: phasedProgress())
         let summary = try trainer.run()
         if let r = summary.report {
             let s = r.summary

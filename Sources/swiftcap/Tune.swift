@@ -35,12 +35,9 @@ struct Tune: ParsableCommand {
         } catch { throw ValidationError("cannot read \(config) / \(grid): \(error)") }
         guard !settings.isEmpty else { throw ValidationError("\(grid) holds no settings") }
         let device = compute.device
-        let trainer = ConceptHeadTrainer(config: cfg, paths: paths, device: device, log: { printError($0) }) { done, total, label in
-            if done == total || done % 50 == 0 { FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)   ".utf8)) }
-        }
+        let trainer = ConceptHeadTrainer(config: cfg, paths: paths, device: device, log: { printError($0) }, progress: phasedProgress())
         let set = try trainer.trainingSet()
         let oof = try trainer.outOfFoldProbabilities(set, folds: folds)
-        FileHandle.standardError.write(Data("\n".utf8))
         let storeURL = datastore.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultDatastoreURL(paths: paths)
         let store = try Datastore(contentsOf: storeURL)
         var captioner = ConceptRetrievalCaptioner(datastore: store, vocabulary: set.vocabulary)
