@@ -533,6 +533,7 @@ void sc_conv_gemm(const float *w, int M, int K, const float *x, int ldx, float *
             for (int o = m0; o < m1; o++)
                 memcpy(y + (size_t)o * ldy + j, yt + (size_t)(o - m0) * 16, sizeof(float) * (size_t)tail);
             SC_STRIP_EPILOGUE(j, tail)
+            free(xt);
         } else {
             for (int o = m0; o < m1; o++)
                 for (int q = j; q < p1; q++) {

@@ -1,4 +1,15 @@
 #include "CKernels.h"
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+size_t sc_heap_bytes_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    return mallinfo2().uordblks;
+#else
+    return 0;
+#endif
+}
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 sc_cpu_features sc_detect_cpu_features(void) {

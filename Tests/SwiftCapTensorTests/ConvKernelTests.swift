@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import SwiftCapTensor
 
 /// The register-blocked depthwise, max-pool and 1×1 kernels against plain Swift loops on shapes
@@ -98,6 +99,22 @@ final class ConvKernelTests: XCTestCase {
         // im2col convolutions through the same kernel
         try check(c: 8, h: 20, w: 37, o: 20, kh: 3, kw: 3, stride: 2, pad: (1, 1, 1, 1), groups: 1)
         try check(c: 12, h: 15, w: 15, o: 18, kh: 3, kw: 3, stride: 1, pad: (1, 1, 1, 1), groups: 3)
+    }
+
+    /// The conv GEMM's short-column-tail path (a zero-padded panel) freed nothing: PicoDet leaked about
+    /// 260 KB per photo. Heap bytes in use (glibc mallinfo2) must not grow over many calls.
+    func testConvTailPathDoesNotLeak() throws {
+        try XCTSkipIf(sc_heap_bytes_in_use() == 0, "no glibc heap statistics here")
+        let device = Device(threads: 1)
+        // 13×13 = 169 output columns = 5 strips of 32 + a 9-column tail with a short K (16): the panel path.
+        let x = Tensor(values(16 * 13 * 13, seed: 3), shape: [1, 16, 13, 13])
+        let w = Tensor(values(32 * 16, seed: 4), shape: [32, 16, 1, 1])
+        func run(_ n: Int) throws { for _ in 0..<n { _ = try device.conv2d(x, weight: w, bias: nil, stride: [1, 1], padding: .symmetric(0)) } }
+        try run(20)  // warm-up: pools, caches
+        let before = sc_heap_bytes_in_use()
+        try run(400)
+        let grown = Int(sc_heap_bytes_in_use()) - Int(before)
+        XCTAssertLessThan(grown, 64 * 1024, "heap grew by \(grown) bytes over 400 convolutions")
     }
 
     func testMaxPoolWideRows() throws {

@@ -10,6 +10,9 @@ typedef struct {
 
 sc_cpu_features sc_detect_cpu_features(void);
 
+/// Bytes of heap in use (glibc's mallinfo2 `uordblks`), or 0 where it is not available; for leak tests.
+size_t sc_heap_bytes_in_use(void);
+
 /// Reference single-threaded sgemm, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
 void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
