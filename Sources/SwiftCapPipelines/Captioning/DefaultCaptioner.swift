@@ -65,7 +65,8 @@ public struct CaptionOutput: Sendable {
     public var caption: String
     public var evidence: [ConceptEvidence]
     public var retrieved: [String]
-    /// The datastore query: concept -> weight (0…1) after thresholds.
+    /// What the decoder looked for: the datastore query, concept -> weight (0…1) after thresholds, or with the
+    /// concepts decoder the concept head's 12 most probable words -> probability.
     public var query: [String: Float]
     public var timings: StageTimings
 }
@@ -93,8 +94,9 @@ public struct DefaultCaptioner: Sendable, Captioner {
     /// Human-readable notes about missing optional parts (printed once by the CLI).
     public let warnings: [String]
     public var name: String {
-        "default (PicoDet + EfficientNet-Lite0 \(concepts != nil ? "learned concepts" : "concepts"), "
-            + "\(generative != nil ? "generative" : llm != nil ? "smollm2" : concepts != nil ? "concept-retrieval" : "retrieval") decoder)"
+        let decoder = generative != nil ? "generative" : llm != nil ? "smollm2" : concepts != nil ? "learned-concepts"
+            : neighboursOnly ? "nearest-photos" : "retrieval"
+        return "default (PicoDet + EfficientNet-Lite0, \(decoder) decoder)"
     }
 
     /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
