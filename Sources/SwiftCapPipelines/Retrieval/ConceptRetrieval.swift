@@ -178,12 +178,12 @@ public struct ConceptRetrievalCaptioner: Sendable {
     /// `excluding` are never retrieved (cross-validation leaves a training photo's own captions out).
     public func caption(probabilities: [Float], neighbourCaptions: [String] = [], excluding: [Int] = [],
                         device: Device = Device(threads: 1)) -> Result {
-        var scores = index.scores(logOdds(probabilities), minWords: config.minWords, device: device)
+        let lo = logOdds(probabilities)
+        var scores = index.scores(lo, minWords: config.minWords, device: device)
         for c in excluding where c >= 0 && c < scores.count { scores[c] = -.infinity }
         let top = CaptionWordIndex.top(scores, max(1, config.pool))
         var pool = top.map { datastore.caption($0) }
         // Neighbour captions get their own word score, so the evidence term treats them like the rest.
-        let lo = logOdds(probabilities)
         var z = top.map { Double(scores[$0]) }
         for c in neighbourCaptions {
             pool.append(c)
