@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapFormats
 
@@ -138,7 +139,7 @@ final class GGUFTests: XCTestCase {
     func testSmolLM2Q4_1IfPresent() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: repositoryRoot).asset("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("SmolLM2 GGUF not found at \(url.path); run scripts/fetch-assets.sh")
+            throw missingInput("SmolLM2 GGUF not found at \(url.path); run scripts/fetch-assets.sh")
         }
         let g = try GGUFFile(url: url)
         let e = try loadExpected("smollm2.gguf.expected.json")

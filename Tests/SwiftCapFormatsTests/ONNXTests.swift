@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapFormats
 
@@ -117,7 +118,7 @@ final class ONNXTests: XCTestCase {
     func testPicoDetIfPresent() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: repositoryRoot).sharedFile("models/picodet_s_416_coco.onnx")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("PicoDet ONNX not found at \(url.path) (../shared absent; set SWIFTCAP_SHARED)")
+            throw missingInput("PicoDet ONNX not found at \(url.path) (../shared absent; set SWIFTCAP_SHARED)")
         }
         let model = try ONNXModel(url: url)
         let e = try loadExpected("picodet_s_416_coco.onnx.expected.json")

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapFormats
 
@@ -132,7 +133,7 @@ final class SafetensorsTests: XCTestCase {
     func testMiniLMAssetIfPresent() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: repositoryRoot).asset("minilm/model.safetensors")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("minilm asset not found at \(url.path); run scripts/fetch-assets.sh")
+            throw missingInput("minilm asset not found at \(url.path); run scripts/fetch-assets.sh")
         }
         let st = try SafetensorsFile(url: url)
         let emb = try XCTUnwrap(st.tensorNames.first { $0.hasSuffix("word_embeddings.weight") })

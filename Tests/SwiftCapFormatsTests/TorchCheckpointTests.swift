@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapFormats
 
@@ -50,7 +51,7 @@ final class TorchCheckpointTests: XCTestCase {
     func testEfficientNetLite0LegacyCheckpoint() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: repositoryRoot).asset("efficientnet-lite0/efficientnet-lite0-57934424.pth")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("EfficientNet-Lite0 asset not found at \(url.path); run scripts/fetch-assets.sh")
+            throw missingInput("EfficientNet-Lite0 asset not found at \(url.path); run scripts/fetch-assets.sh")
         }
         let ck = try TorchCheckpoint(url: url)
         XCTAssertEqual(ck.format, .legacy)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapImage
 
@@ -58,7 +59,7 @@ final class PreprocessTests: XCTestCase {
 
     func testCocoDevParityWithPillow() throws {
         let (folderOrNil, why) = Fixtures.cocoDevImages()
-        guard let folder = folderOrNil else { throw XCTSkip("coco-dev parity skipped: \(why)") }
+        guard let folder = folderOrNil else { throw missingInput("coco-dev parity skipped: \(why)") }
         let json = try Fixtures.json("coco-dev.json")
         guard let photos = json["photos"] as? [String: [String: Any]], let stride = json["sampleStride"] as? Int,
               let scale = json["sampleScale"] as? Double else { throw FixtureError("coco-dev.json header") }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 import SwiftCapTensor
 @testable import SwiftCapMetrics
 
@@ -21,7 +22,7 @@ final class MetricsParityTests: XCTestCase {
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: "\t").map(String.init)
             guard f.count >= 7, let id = Int(f[0]), let c = Double(f[1]), let r = Double(f[2]), let b = Double(f[3]),
-                  let m = Double(f[4]) else { throw XCTSkip("bad fixture row: \(line)") }
+                  let m = Double(f[4]) else { throw missingInput("bad fixture row: \(line)") }
             rows.append(KarpathyRow(imageID: id, cider: c, rouge: r, bleu4: b, meteor: m, hashes: Array(f[5...])))
         }
         return rows
@@ -42,7 +43,7 @@ final class MetricsParityTests: XCTestCase {
     static func loadValCaptions() throws -> [Int: [String]] {
         let url = assets.appendingPathComponent("coco-captions/captions_val2014.json")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) missing: run scripts/fetch-assets.sh")
+            throw missingInput("\(url.path) missing: run scripts/fetch-assets.sh")
         }
         let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
         let anns = (obj?["annotations"] as? [[String: Any]]) ?? []
@@ -70,7 +71,7 @@ final class MetricsParityTests: XCTestCase {
         let caps = try valCaptions()
         var cands: [String] = [], refs: [[String]] = []
         for r in rows {
-            guard let c = caps[r.imageID], c.count >= 2 else { throw XCTSkip("image \(r.imageID) missing from captions_val2014.json") }
+            guard let c = caps[r.imageID], c.count >= 2 else { throw missingInput("image \(r.imageID) missing from captions_val2014.json") }
             cands.append(c[0])
             refs.append(Array(c.dropFirst()))
         }
@@ -129,7 +130,7 @@ final class MetricsParityTests: XCTestCase {
 
     func testKarpathyMeteorViaJar() throws {
         guard case .success(let meteor) = MeteorScorer.locate(assets: Self.assets) else {
-            throw XCTSkip("java or meteor-1.5.jar not available")
+            throw missingInput("java or meteor-1.5.jar not available")
         }
         let (rows, cands, refs) = try Self.karpathyInputs()
         let expected = try Self.corpus("karpathy_test.json")
@@ -155,7 +156,7 @@ final class MetricsParityTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(adv.candidates.count, 300)
         let caps = try Self.valCaptions()
         let refs = try adv.image_ids.map { id -> [String] in
-            guard let c = caps[id] else { throw XCTSkip("image \(id) missing") }
+            guard let c = caps[id] else { throw missingInput("image \(id) missing") }
             return Array(c.prefix(5))
         }
         let meteor: MeteorScorer?

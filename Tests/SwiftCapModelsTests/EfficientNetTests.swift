@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 @testable import SwiftCapModels
 import SwiftCapFormats
 import SwiftCapImage
@@ -18,7 +19,7 @@ final class EfficientNetLite0Tests: XCTestCase {
     func checkpointURL() throws -> URL {
         let url = VisionTestPaths.assets.asset(EfficientNetLite0.assetRelativePath)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
+            throw missingInput("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
         }
         return url
     }
@@ -56,7 +57,7 @@ final class EfficientNetLite0Tests: XCTestCase {
     func testSamplePhotoLabels() throws {
         let model = try EfficientNetLite0(contentsOf: checkpointURL())
         let url = VisionTestPaths.assets.asset("sample-photos/chelsea.png")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("sample photo absent") }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw missingInput("sample photo absent") }
         let c = try model.classify(ImageDecoder().decode(contentsOf: url), topK: 3, device: Device(threads: 2))
         // skimage's chelsea is a tabby cat: every top-3 class is a domestic cat.
         XCTAssertEqual(Set(c.top.map { ImageNetLabels.captionWord($0.index) }), ["cat"], "\(c.top)")

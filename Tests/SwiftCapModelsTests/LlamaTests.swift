@@ -1,4 +1,5 @@
 import XCTest
+import SwiftCapTestSupport
 import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
@@ -86,7 +87,7 @@ final class LlamaTests: XCTestCase {
     func testSmolLM2KnowsParis() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: LlamaTests.root).asset("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
+            throw missingInput("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
         }
         let chat = try LlamaChat(url: url)
         XCTAssertEqual(chat.model.config.layers, 30)

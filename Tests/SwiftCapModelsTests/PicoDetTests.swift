@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 @testable import SwiftCapModels
 import SwiftCapFormats
 import SwiftCapTensor
@@ -15,7 +16,7 @@ enum VisionTestPaths {
     static func picoDetURL() throws -> URL {
         let url = assets.sharedFile(PicoDet.sharedRelativePath)
         if !FileManager.default.fileExists(atPath: assets.shared.path) {
-            throw XCTSkip("shared folder \(assets.shared.path) is absent")
+            throw missingInput("shared folder \(assets.shared.path) is absent")
         }
         return url
     }

@@ -1,4 +1,5 @@
 import XCTest
+import SwiftCapTestSupport
 import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
@@ -78,7 +79,7 @@ final class QuantizedGPT2Tests: XCTestCase {
 
     func testShippedConceptDecoderRunsQuantized() throws {
         let url = Self.root.appendingPathComponent("models/concept-decoder.safetensors")
-        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("models/concept-decoder.safetensors not present") }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw missingInput("models/concept-decoder.safetensors not present") }
         let tmp = try temporaryDirectory()
         let source = try SafetensorsFile(url: url)
         let prompt = [7, 8, 9, ConceptDecoder.sep, 20, 21, 22, 23, ConceptDecoder.sep, ConceptDecoder.bos]

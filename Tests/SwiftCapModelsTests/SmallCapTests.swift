@@ -1,4 +1,5 @@
 import XCTest
+import SwiftCapTestSupport
 import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
@@ -65,7 +66,7 @@ final class SmallCapTests: XCTestCase {
         XCTAssertFalse(text.contains(caps[4]))
         let assets = AssetPaths.fromEnvironment(repositoryRoot: CaptionerFixture.root)
         let vocab = assets.asset("gpt2/gpt2_vocab.json")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: vocab.path), "GPT-2 vocabulary not fetched")
+        try requireInput(FileManager.default.fileExists(atPath: vocab.path), "GPT-2 vocabulary not fetched")
         let tok = try GPT2Tokenizer(vocabJSON: vocab, mergesTXT: assets.asset("gpt2/gpt2_merges.txt"))
         XCTAssertEqual(tok.encode(text), e["prompt_gpt2_ids"] as? [Int])
     }

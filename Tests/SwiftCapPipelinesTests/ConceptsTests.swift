@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 @testable import SwiftCapPipelines
 import SwiftCapImage
 import SwiftCapModels
@@ -22,7 +23,7 @@ final class ConceptsTests: XCTestCase {
     func testClassifierOnlyWhenDetectorMissingSaysSoOnce() throws {
         let real = AssetPaths.fromEnvironment(repositoryRoot: Self.root)
         guard FileManager.default.fileExists(atPath: real.asset(EfficientNetLite0.assetRelativePath).path) else {
-            throw XCTSkip("EfficientNet-Lite0 checkpoint absent")
+            throw missingInput("EfficientNet-Lite0 checkpoint absent")
         }
         let paths = AssetPaths(assets: real.assets, shared: URL(fileURLWithPath: "/nonexistent-shared"))
         var notices: [String] = []
@@ -32,7 +33,7 @@ final class ConceptsTests: XCTestCase {
         XCTAssertTrue(notices[0].contains("/nonexistent-shared/models/picodet_s_416_coco.onnx"), notices[0])
         XCTAssertTrue(notices[0].contains("classifier-only"))
         let photo = real.asset("sample-photos/chelsea.png")
-        guard FileManager.default.fileExists(atPath: photo.path) else { throw XCTSkip("sample photo absent") }
+        guard FileManager.default.fileExists(atPath: photo.path) else { throw missingInput("sample photo absent") }
         let c = try extractor.extract(ImageDecoder().decode(contentsOf: photo), device: Device(threads: 2))
         XCTAssertFalse(c.detectorUsed)
         XCTAssertTrue(c.objects.isEmpty)
@@ -44,7 +45,7 @@ final class ConceptsTests: XCTestCase {
         let photo = paths.sharedFile("eval/coco-dev/images/000000002006.jpg")
         guard FileManager.default.fileExists(atPath: photo.path),
               FileManager.default.fileExists(atPath: paths.asset(EfficientNetLite0.assetRelativePath).path) else {
-            throw XCTSkip("shared folder or classifier checkpoint absent")
+            throw missingInput("shared folder or classifier checkpoint absent")
         }
         var notices: [String] = []
         let extractor = try ConceptExtractor.load(paths: paths) { notices.append($0) }

@@ -1,4 +1,5 @@
 import XCTest
+import SwiftCapTestSupport
 @testable import SwiftCapPipelines
 import SwiftCapTensor
 
@@ -10,8 +11,8 @@ final class DefaultCaptionerTests: XCTestCase {
     func paths() throws -> AssetPaths {
         let p = AssetPaths.fromEnvironment(repositoryRoot: Self.root)
         let photo = p.sharedFile("eval/coco-dev/images/000000000285.jpg")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: photo.path), "needs ../shared (coco-dev photos)")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: p.asset("efficientnet-lite0").path), "needs scripts/fetch-assets.sh")
+        try requireInput(FileManager.default.fileExists(atPath: photo.path), "needs ../shared (coco-dev photos)")
+        try requireInput(FileManager.default.fileExists(atPath: p.asset("efficientnet-lite0").path), "needs scripts/fetch-assets.sh")
         return p
     }
 
@@ -45,7 +46,7 @@ final class DefaultCaptionerTests: XCTestCase {
     func testConceptAndNeighbourDecodersCaptionABear() throws {
         let p = try paths()
         let head = Self.root.appendingPathComponent("models/concept-head.safetensors")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: head.path), "no trained concept head in models/")
+        try requireInput(FileManager.default.fileExists(atPath: head.path), "no trained concept head in models/")
         let store = try makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         var config = ConceptRetrievalCaptioner.Config()
@@ -75,7 +76,7 @@ final class DefaultCaptionerTests: XCTestCase {
     func testGenerativeDecoderWritesASentence() throws {
         let p = try paths()
         let model = Self.root.appendingPathComponent("models/concept-decoder.safetensors")
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: model.path), "no trained weights in models/")
+        try requireInput(FileManager.default.fileExists(atPath: model.path), "no trained weights in models/")
         let store = try makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2),

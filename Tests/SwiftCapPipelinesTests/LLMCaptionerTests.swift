@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import SwiftCapTestSupport
 @testable import SwiftCapPipelines
 import SwiftCapTensor
 import SwiftCapModels
@@ -35,7 +36,7 @@ final class LLMCaptionerTests: XCTestCase {
     func testSmolLM2CaptionsFromEvidence() throws {
         let url = AssetPaths.fromEnvironment(repositoryRoot: LLMCaptionerTests.root).asset("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
+            throw missingInput("\(url.path) is absent (scripts/fetch-assets.sh fetches it)")
         }
         let corpus = CaptionCorpus(captions: [
             CorpusCaption(imageID: 1, text: "A dog catching a frisbee in a park."),
