@@ -85,6 +85,14 @@ final class ConceptRetrievalTests: XCTestCase {
         XCTAssertTrue(withVotes.retrieved.contains("A dog jumps to catch a frisbee in the park"), "\(withVotes.retrieved)")
     }
 
+    func testShortCaptionsOnlyStillGiveACaption() throws {
+        let ds = try store(["A dog.", "Two cats.", "A dog running."])
+        let h = try head(["dog": 0.9, "cat": 0.1, "running": 0.6])
+        let captioner = ConceptRetrievalCaptioner(datastore: ds, vocabulary: h.vocabulary)
+        let r = captioner.caption(probabilities: try h.probabilities([0, 0], device: Device(threads: 1)))
+        XCTAssertEqual(r.caption, "A dog running")
+    }
+
     func testFeatureCacheRoundTripAndBadFile() throws {
         let cache = PhotoFeatureCache(names: ["a.jpg", "b.png"],
                                       pooled: (0..<(2 * PhotoFeatures.pooledDimension)).map { Float($0 % 13) },

@@ -181,7 +181,13 @@ public struct ConceptRetrievalCaptioner: Sendable {
         let lo = logOdds(probabilities)
         var scores = index.scores(lo, minWords: config.minWords, device: device)
         for c in excluding where c >= 0 && c < scores.count { scores[c] = -.infinity }
-        let top = CaptionWordIndex.top(scores, max(1, config.pool))
+        var top = CaptionWordIndex.top(scores, max(1, config.pool))
+        if top.isEmpty && config.minWords > 1 {
+            // A datastore of short captions only (a swapped-in domain): score them all rather than answer nothing.
+            scores = index.scores(lo, minWords: 1, device: device)
+            for c in excluding where c >= 0 && c < scores.count { scores[c] = -.infinity }
+            top = CaptionWordIndex.top(scores, max(1, config.pool))
+        }
         var pool = top.map { datastore.caption($0) }
         // Neighbour captions get their own word score, so the evidence term treats them like the rest.
         var z = top.map { Double(scores[$0]) }
