@@ -202,3 +202,16 @@ public struct ImageDecoder: Sendable {
         return RGBImage(unchecked: ow, height: oh, pixels: rgb, alpha: alpha)
     }
 }
+
+extension ImageDecoder {
+    /// File extensions (lower-cased) of the photos SwiftCap reads.
+    public static let photoExtensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    /// Photo files (.jpg/.jpeg/.png, any case) directly inside `folder`, sorted by name; the folder
+    /// listing's own error when it cannot be read.
+    public static func photoFiles(in folder: URL) throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { photoExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted().map { folder.appendingPathComponent($0) }
+    }
+}

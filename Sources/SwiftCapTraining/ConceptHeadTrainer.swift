@@ -225,14 +225,6 @@ public final class TrainableConceptMLP {
         }
     }
 
-    /// Logits of normalised inputs without dropout: [rows × V].
-    public func logits(_ input: [Float], device: Device) -> [Float] {
-        var rng = SplitMix64(seed: 0)
-        let zeros = [Float](repeating: 0, count: input.count / inputs * outputs)
-        _ = forward(input, targets: zeros, dropout: 0, rng: &rng, device: device)
-        return p.map { q in log(max(q, 1e-12) / max(1 - q, 1e-12)) }
-    }
-
     /// The parameters as the inference model's MLP.
     public var mlp: ConceptHead.MLP {
         func t(_ s: ParameterSlot) -> Tensor { Tensor(Array(params[s.offset..<(s.offset + s.count)]), shape: s.shape) }
@@ -267,8 +259,8 @@ public struct ConceptHeadTrainer {
     /// Features of every photo in `images` (sorted by name), read from `cacheURL` when it holds exactly
     /// those photos, else computed and written there.
     public func features(images: URL, cacheURL: URL, label: String) throws -> PhotoFeatureCache {
-        let names = try FileManager.default.contentsOfDirectory(atPath: images.path)
-            .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let files = try ImageDecoder.photoFiles(in: images)
+        let names = files.map(\.lastPathComponent)
         guard !names.isEmpty else { throw TrainingError.data("\(images.path): no .jpg/.jpeg/.png photos") }
         if FileManager.default.fileExists(atPath: cacheURL.path), let cached = try? PhotoFeatureCache(contentsOf: cacheURL),
            cached.names == names {
@@ -277,7 +269,7 @@ public struct ConceptHeadTrainer {
         }
         log("features: computing \(names.count) photos of \(images.path) -> \(cacheURL.path)")
         let extractor = try ConceptExtractor.load(paths: paths) { log("warning: \($0)") }
-        let cache = try PhotoFeatureCache.compute(files: names.map { images.appendingPathComponent($0) }, extractor: extractor,
+        let cache = try PhotoFeatureCache.compute(files: files, extractor: extractor,
                                                   decoder: ImageDecoder(), device: device) { progress($0, names.count, label) }
         try FileManager.default.createDirectory(at: cacheURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try cache.write(to: cacheURL)
@@ -290,14 +282,10 @@ public struct ConceptHeadTrainer {
         }
     }
 
-    /// Raw input rows [N × D] of a cache: pooled features then the detection summary.
+    /// Raw input rows [N × D] of a cache (`PhotoFeatures.headInput` of each photo).
     static func inputs(_ cache: PhotoFeatureCache) -> [Float] {
-        let p = PhotoFeatures.pooledDimension, d = PhotoFeatures.detectionDimension
-        var x = [Float](); x.reserveCapacity(cache.count * (p + d))
-        for i in 0..<cache.count {
-            x += cache.pooled[i * p ..< (i + 1) * p]
-            x += cache.detections[i * d ..< (i + 1) * d]
-        }
+        var x = [Float](); x.reserveCapacity(cache.count * PhotoFeatures.headInputDimension)
+        for i in 0..<cache.count { x += cache.features(i).headInput }
         return x
     }
 

@@ -61,7 +61,7 @@ public struct ConceptReport: Sendable {
         var learned = [Float](), baseline = [Float](repeating: -1, count: names.count * V)
         for (r, name) in names.enumerated() {
             let f = dev.features(index[name]!)
-            learned += try model.probabilities(f.pooled + f.detections, device: device)
+            learned += try model.probabilities(f.headInput, device: device)
             for (c, cls) in COCOLabels.names.enumerated() {
                 for w in Self.words(forCOCOClass: cls) { if let j = wordIndex[w] { baseline[r * V + j] = max(baseline[r * V + j], f.detections[c]) } }
             }

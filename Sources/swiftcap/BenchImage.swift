@@ -16,15 +16,11 @@ struct BenchImage: ParsableCommand {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         let folder = dir.map { URL(fileURLWithPath: $0) }
             ?? AssetPaths.fromEnvironment().sharedFile("eval/coco-dev/images")
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-                .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-        } catch {
+        let files: [URL]
+        do { files = try ImageDecoder.photoFiles(in: folder) } catch {
             throw ValidationError("cannot list \(folder.path): \(error.localizedDescription) (use --dir or SWIFTCAP_SHARED)")
         }
-        guard !names.isEmpty else { throw ValidationError("no .jpg/.jpeg/.png files in \(folder.path)") }
-        let files = names.map { folder.appendingPathComponent($0) }
+        guard !files.isEmpty else { throw ValidationError("no .jpg/.jpeg/.png files in \(folder.path)") }
         let device = compute.device
         let decoder = ImageDecoder()
         print("folder: \(folder.path) (\(files.count) images), threads: \(device.threads), runs: \(runs)")

@@ -115,7 +115,7 @@ struct InputError: Error, CustomStringConvertible {
 
 /// Files, directories and glob patterns -> photo paths (directories: .jpg/.jpeg/.png, sorted).
 func expandImageInputs(_ inputs: [String], recursive: Bool) throws -> [String] {
-    let exts: Set<String> = ["jpg", "jpeg", "png"]
+    let exts = ImageDecoder.photoExtensions
     var out: [String] = []
     let fm = FileManager.default
     for input in inputs {

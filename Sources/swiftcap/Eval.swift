@@ -170,9 +170,7 @@ func imageFiles(in dir: URL) throws -> [URL] {
     guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
         throw EvalFailure("\(dir.path): not a folder")
     }
-    let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-    return names.filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
-        .sorted().map { dir.appendingPathComponent($0) }
+    return try ImageDecoder.photoFiles(in: dir)
 }
 
 /// The captioner `--images` uses: the default captioner unless `--arch` names another.

@@ -41,7 +41,9 @@ struct Tune: ParsableCommand {
         let storeURL = datastore.map { URL(fileURLWithPath: $0) } ?? DefaultCaptioner.defaultDatastoreURL(paths: paths)
         let store = try Datastore(contentsOf: storeURL)
         var captioner = ConceptRetrievalCaptioner(datastore: store, vocabulary: set.vocabulary)
-        let neighbours = NeighbourCaptioner(neighbours: try PhotoNeighbours(pooled: set.pooled, imageIDs: set.imageIDs), datastore: store)
+        // Built only when some setting lets neighbour photos vote.
+        let neighbours = settings.contains(where: { $0.neighbours > 0 })
+            ? NeighbourCaptioner(neighbours: try PhotoNeighbours(pooled: set.pooled, imageIDs: set.imageIDs), datastore: store) : nil
         let V = set.vocabulary.count, P = PhotoFeatures.pooledDimension
         let rows = (0..<min(photos, set.count)).map { $0 * set.count / min(photos, set.count) }
         let own = store.captionIndices(ofImages: Set(rows.map { set.imageIDs[$0] }))
@@ -54,9 +56,11 @@ struct Tune: ParsableCommand {
             var candidates: [String] = []
             for i in rows {
                 let id = set.imageIDs[i]
-                let votes = s.neighbours > 0
-                    ? try neighbours.pool(Array(set.pooled[i * P ..< (i + 1) * P]), k: s.neighbours, device: device, excludingImageID: id).map(\.caption)
-                    : []
+                var votes: [String] = []
+                if s.neighbours > 0, let neighbours {
+                    votes = try neighbours.pool(Array(set.pooled[i * P ..< (i + 1) * P]), k: s.neighbours, device: device,
+                                                excludingImageID: id).map(\.caption)
+                }
                 candidates.append(captioner.caption(probabilities: Array(oof[i * V ..< (i + 1) * V]), neighbourCaptions: votes,
                                                     excluding: own[id] ?? [], device: device).caption)
             }

@@ -202,27 +202,24 @@ public struct DefaultCaptioner: Sendable, Captioner {
         var s = DispatchTime.now().uptimeNanoseconds
         let image = try imageDecoder.decode(contentsOf: url)
         t.decode = lap(s)
-        if neighboursOnly, let neighbours {
+        if neighboursOnly || concepts != nil {
+            // The learned decoders read the photo at the training scale (features and concepts at once).
             let a = try extractor.analyze(image, device: device)
             (t.detector, t.classifier) = (a.detectorMilliseconds, a.classifierMilliseconds)
             s = DispatchTime.now().uptimeNanoseconds
-            let caption = try neighbours.caption(pooled: a.features.pooled, device: device)
-            t.decoder = lap(s)
-            t.total = lap(start)
-            return CaptionOutput(caption: caption, evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: [], query: [:], timings: t)
-        }
-        if let concepts, let conceptHead {
-            let a = try extractor.analyze(image, device: device)
-            t.detector = a.detectorMilliseconds
-            t.classifier = a.classifierMilliseconds
-            s = DispatchTime.now().uptimeNanoseconds
-            let p = try conceptHead.probabilities(a.features.pooled + a.features.detections, device: device)
-            let votes = try neighbours.map { try $0.pool(a.features.pooled, k: concepts.config.neighbours, device: device).map(\.caption) } ?? []
-            let r = concepts.caption(probabilities: p, neighbourCaptions: votes, device: device)
-            t.decoder = lap(s)
-            t.total = lap(start)
-            return CaptionOutput(caption: r.caption, evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: r.retrieved,
-                                 query: Dictionary(r.words.map { ($0.word, $0.probability) }, uniquingKeysWith: max), timings: t)
+            var out = CaptionOutput(caption: "", evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: [], query: [:], timings: t)
+            if neighboursOnly, let neighbours {
+                out.caption = try neighbours.caption(pooled: a.features.pooled, device: device)
+            } else if let concepts, let conceptHead {
+                let p = try conceptHead.probabilities(a.features.headInput, device: device)
+                let votes = try neighbours.map { try $0.pool(a.features.pooled, k: concepts.config.neighbours, device: device).map(\.caption) } ?? []
+                let r = concepts.caption(probabilities: p, neighbourCaptions: votes, device: device)
+                (out.caption, out.retrieved) = (r.caption, r.retrieved)
+                out.query = Dictionary(r.words.map { ($0.word, $0.probability) }, uniquingKeysWith: max)
+            }
+            out.timings.decoder = lap(s)
+            out.timings.total = lap(start)
+            return out
         }
         s = DispatchTime.now().uptimeNanoseconds
         let detections = try extractor.detector?.detect(image, device: device) ?? []

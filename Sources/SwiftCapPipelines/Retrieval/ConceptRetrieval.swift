@@ -24,10 +24,11 @@ public struct CaptionWordIndex: Sendable {
     /// The distinct vocabulary ids `caption` uses, in order of first use.
     public func vocabularyIDs(_ caption: String) -> [Int] {
         var s = caption
-        return s.withUTF8 { distinctIDs(Self.wordHashes(UnsafeRawBufferPointer($0))).map(Int.init) }
+        return s.withUTF8 { Self.distinctIDs(Self.wordHashes(UnsafeRawBufferPointer($0)), idOfWord).map(Int.init) }
     }
 
-    func distinctIDs(_ hashes: [UInt64]) -> [UInt16] {
+    /// The distinct vocabulary ids of `hashes`, in order of first use.
+    static func distinctIDs(_ hashes: [UInt64], _ idOfWord: [UInt64: UInt16]) -> [UInt16] {
         var seen: [UInt16] = []
         for h in hashes { if let id = idOfWord[h], !seen.contains(id) { seen.append(id) } }
         return seen
@@ -45,7 +46,7 @@ public struct CaptionWordIndex: Sendable {
         words.reserveCapacity(datastore.captionCount * 5)
         datastore.forEachCaptionBytes { _, bytes in
             let hashes = Self.wordHashes(bytes)
-            for h in hashes { if let id = ids[h], !words[Int(start.last!)...].contains(id) { words.append(id) } }
+            words += Self.distinctIDs(hashes, ids)
             start.append(UInt32(words.count))
             lengths.append(UInt8(min(255, hashes.count)))
         }
@@ -179,15 +180,14 @@ public struct ConceptRetrievalCaptioner: Sendable {
     public func caption(probabilities: [Float], neighbourCaptions: [String] = [], excluding: [Int] = [],
                         device: Device = Device(threads: 1)) -> Result {
         let lo = logOdds(probabilities)
-        var scores = index.scores(lo, minWords: config.minWords, device: device)
-        for c in excluding where c >= 0 && c < scores.count { scores[c] = -.infinity }
-        var top = CaptionWordIndex.top(scores, max(1, config.pool))
-        if top.isEmpty && config.minWords > 1 {
-            // A datastore of short captions only (a swapped-in domain): score them all rather than answer nothing.
-            scores = index.scores(lo, minWords: 1, device: device)
+        func retrieve(minWords: Int) -> (scores: [Float], top: [Int]) {
+            var scores = index.scores(lo, minWords: minWords, device: device)
             for c in excluding where c >= 0 && c < scores.count { scores[c] = -.infinity }
-            top = CaptionWordIndex.top(scores, max(1, config.pool))
+            return (scores, CaptionWordIndex.top(scores, max(1, config.pool)))
         }
+        var (scores, top) = retrieve(minWords: config.minWords)
+        // A datastore of short captions only (a swapped-in domain): score them all rather than answer nothing.
+        if top.isEmpty && config.minWords > 1 { (scores, top) = retrieve(minWords: 1) }
         var pool = top.map { datastore.caption($0) }
         // Neighbour captions get their own word score, so the evidence term treats them like the rest.
         var z = top.map { Double(scores[$0]) }

@@ -258,21 +258,21 @@ public struct Datastore: @unchecked Sendable {
     // MARK: queries
 
     public func caption(_ i: Int) -> String {
-        data.withUnsafeBytes { raw in
-            let s = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i, as: UInt32.self))
-            let e = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i + 4, as: UInt32.self))
-            return String(decoding: UnsafeRawBufferPointer(rebasing: raw[(textOffset + s)..<(textOffset + e)]), as: UTF8.self)
-        }
+        data.withUnsafeBytes { raw in String(decoding: captionBytes(raw, i), as: UTF8.self) }
+    }
+
+    /// Caption i's UTF-8 bytes inside the mapped file.
+    @inline(__always)
+    private func captionBytes(_ raw: UnsafeRawBufferPointer, _ i: Int) -> UnsafeRawBufferPointer {
+        let s = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i, as: UInt32.self))
+        let e = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i + 4, as: UInt32.self))
+        return UnsafeRawBufferPointer(rebasing: raw[(textOffset + s)..<(textOffset + e)])
     }
 
     /// Calls `body(i, utf8)` for every caption in order, with its UTF-8 bytes in place (no copies).
     public func forEachCaptionBytes(_ body: (Int, UnsafeRawBufferPointer) -> Void) {
         data.withUnsafeBytes { raw in
-            for i in 0..<captionCount {
-                let s = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i, as: UInt32.self))
-                let e = Int(raw.loadUnaligned(fromByteOffset: textStartOffset + 4 * i + 4, as: UInt32.self))
-                body(i, UnsafeRawBufferPointer(rebasing: raw[(textOffset + s)..<(textOffset + e)]))
-            }
+            for i in 0..<captionCount { body(i, captionBytes(raw, i)) }
         }
     }
 

@@ -19,6 +19,10 @@ public struct PhotoFeatures: Sendable, Equatable {
     public static let pooledDimension = 1280
     public static let detectionDimension = 3 * 80
 
+    /// What the concept head reads: the pooled features, then the detection summary [1,520].
+    public var headInput: [Float] { pooled + detections }
+    public static let headInputDimension = pooledDimension + detectionDimension
+
     public init(pooled: [Float], detections: [Float]) {
         self.pooled = pooled
         self.detections = detections
