@@ -196,12 +196,21 @@ public struct DefaultCaptioner: Sendable, Captioner {
     }
 
     public func describe(imageAt url: URL) throws -> CaptionOutput {
+        let s = DispatchTime.now().uptimeNanoseconds
+        let image = try imageDecoder.decode(contentsOf: url)
+        let decode = Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6
+        return try describe(image: image, decodeMilliseconds: decode)
+    }
+
+    /// Captions an already decoded photo. `device` overrides the captioner's own, so several threads can
+    /// share one loaded captioner (the models are immutable values), each with its own `Device`.
+    public func describe(image: RGBImage, device: Device? = nil, decodeMilliseconds: Double = 0) throws -> CaptionOutput {
+        let device = device ?? self.device
         var t = StageTimings()
-        let start = DispatchTime.now().uptimeNanoseconds
+        t.decode = decodeMilliseconds
+        let start = DispatchTime.now().uptimeNanoseconds - UInt64(decodeMilliseconds * 1e6)
         func lap(_ since: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - since) / 1e6 }
         var s = DispatchTime.now().uptimeNanoseconds
-        let image = try imageDecoder.decode(contentsOf: url)
-        t.decode = lap(s)
         if neighboursOnly || concepts != nil {
             // The learned decoders read the photo at the training scale (features and concepts at once).
             let a = try extractor.analyze(image, device: device)
