@@ -402,4 +402,47 @@ final class XMPSidecarTests: XCTestCase {
             try assertValidXMP(url)
         }
     }
+
+    func testLanguageAlternativesAndUnusualShapes() throws {
+        let rdfNS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+        // No x-default yet: it is inserted first, the German stays. An empty x-default element is filled.
+        let src = """
+            <x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="\(rdfNS)">
+             <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
+                xmlns:Iptc4xmpCore="http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/">
+              <dc:description>
+               <rdf:Alt>
+                <rdf:li xml:lang="de">Ein Hund</rdf:li>
+               </rdf:Alt>
+              </dc:description>
+              <Iptc4xmpCore:AltTextAccessibility><rdf:Alt><rdf:li xml:lang="x-default"/></rdf:Alt></Iptc4xmpCore:AltTextAccessibility>
+              <dc:subject><rdf:Bag/></dc:subject>
+             </rdf:Description>
+            </rdf:RDF></x:xmpmeta>
+            """
+        let out = try XMPSidecar.merged(XMPFields(description: "A dog", altText: "Alt", keywords: ["dog"]), into: Data(src.utf8), file: "x")
+        let text = String(decoding: out, as: UTF8.self)
+        XCTAssertTrue(text.contains("<rdf:li xml:lang=\"x-default\">A dog</rdf:li>\n    <rdf:li xml:lang=\"de\">Ein Hund</rdf:li>"), text)
+        XCTAssertEqual(try XMPSidecar.fields(in: out, file: "x"), XMPFields(description: "A dog", altText: "Alt", keywords: ["dog"]))
+
+        // An empty self-closing rdf:RDF.
+        let bare = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><rdf:RDF xmlns:rdf=\"\(rdfNS)\"/></x:xmpmeta>"
+        let out2 = try XMPSidecar.merged(XMPFields(description: "d", keywords: ["k"]), into: Data(bare.utf8), file: "x")
+        XCTAssertEqual(try XMPSidecar.fields(in: out2, file: "x"), XMPFields(description: "d", keywords: ["k"]))
+        // rdf bound as the default namespace (namespace-aware here; exiftool reads XMP by prefix, so not checked there).
+        let dflt = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><RDF xmlns=\"\(rdfNS)\"></RDF></x:xmpmeta>"
+        let out3 = try XMPSidecar.merged(XMPFields(description: "d", keywords: ["k"]), into: Data(dflt.utf8), file: "x")
+        XCTAssertEqual(try XMPSidecar.fields(in: out3, file: "x"), XMPFields(description: "d", keywords: ["k"]))
+
+        if Self.exiftool != nil {
+            for (name, data, expected) in [("lang.xmp", out, XMPFields(description: "A dog", altText: "Alt", keywords: ["dog"])),
+                                           ("bare.xmp", out2, XMPFields(description: "d", keywords: ["k"]))] {
+                let url = dir.appendingPathComponent(name)
+                try data.write(to: url)
+                XCTAssertEqual(try exifFields(url), expected, name)
+            }
+            let j = try exifJSON(dir.appendingPathComponent("lang.xmp"), ["-XMP-dc:Description-de"])
+            XCTAssertEqual(j["Description-de"] as? String, "Ein Hund")
+        }
+    }
 }
