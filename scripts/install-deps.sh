@@ -8,6 +8,8 @@ for p in "${pkgs[@]}"; do
 done
 # Java runs the reference METEOR jar and the PTB tokenizer the metric tests compare with.
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+# exiftool reads back the XMP sidecars the format tests write (XMPSidecarTests).
+command -v exiftool >/dev/null 2>&1 || missing+=(libimage-exiftool-perl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: installing ${missing[*]}"
     sudo=""
