@@ -4,12 +4,12 @@ import PackageDescription
 // Layers, bottom to top (each a target; a reader finds any layer in one look at Sources/):
 //   CBLAS / CJPEG / CPNG / CKernels   system libraries and C hot loops
 //   SwiftCapTensor    tensor type, GEMM backends, ops; knows nothing of models
-//   SwiftCapFormats   safetensors, GGUF, PyTorch (zip + legacy pickle), ONNX
+//   SwiftCapFormats   safetensors, GGUF, PyTorch (zip + legacy pickle), ONNX, XMP sidecars, CSV
 //   SwiftCapImage     JPEG/PNG decoding, EXIF orientation, model preprocessing
 //   SwiftCapText      tokenizers (GPT-2 BPE, CLIP BPE, WordPiece)
 //   SwiftCapMetrics   BLEU, ROUGE-L, CIDEr-D, PTB tokenisation
 //   SwiftCapModels    one file per architecture
-//   SwiftCapPipelines detect -> concepts -> decode
+//   SwiftCapPipelines detect -> concepts -> decode; batch jobs (resumable, sharded)
 //   SwiftCapTraining  hand-written forward/backward, AdamW, the decoder's training loop
 //   SwiftCap          umbrella library (the public API)
 //   swiftcap          command-line tools (thin subcommands)
@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapTestSupport", "SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapTestSupport", "SwiftCapPipelines", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
+        // Runs the built `swiftcap` binary the way a user does.
+        .testTarget(name: "SwiftCapCLITests", dependencies: ["SwiftCapTestSupport", "SwiftCapFormats"]),
     ],
     // Language mode 5: kernels share raw buffers across worker threads, which strict
     // Sendable checking cannot express without wrappers on every hot loop.

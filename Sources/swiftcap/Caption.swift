@@ -6,13 +6,18 @@ struct Caption: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Caption photos with the default captioner.",
         discussion: """
-        Takes files, directories (their .jpg/.jpeg/.png files, sorted) and glob patterns; every photo \
-        shares one model load. A photo that fails prints an error (or a JSON object with "error") and the \
-        others still get captions; the exit status is 1 if any photo failed.
+        Takes files, directories (their .jpg/.jpeg/.png files, sorted), glob patterns and @list.txt files \
+        (one path per line); every photo shares one model load. A photo that fails prints an error (or a \
+        JSON object with "error") and the others still get captions; the exit status is 1 if any photo failed.
+
+        With --out FILE it is a batch job (docs/batch.md): progress on stderr, results appended to FILE \
+        (.jsonl or .csv) as each photo is done, resumed by running the same command again, optionally \
+        sharded (--shard K/N) and with XMP sidecars (--sidecar xmp).
         """)
 
     @OptionGroup var compute: ComputeOptions
-    @Argument(help: "Photos, directories or glob patterns.") var inputs: [String]
+    @Argument(help: "Photos, directories, glob patterns or @list.txt files.") var inputs: [String]
+    @OptionGroup var batch: BatchOptions
     @Flag(help: "Print one JSON object per photo (JSON lines).") var json = false
     @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
     @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
@@ -31,6 +36,8 @@ struct Caption: ParsableCommand {
     func validate() throws {
         if arch != nil && weights == nil { throw ValidationError("--arch needs --weights DIR (the downloaded checkpoint folder)") }
         if arch == nil && weights != nil { throw ValidationError("--weights is only used with --arch clipcap|smallcap|blip") }
+        if arch != nil && batch.out != nil { throw ValidationError("--out runs the default captioner; it cannot be combined with --arch yet") }
+        if json && batch.out != nil { throw ValidationError("--json prints to stdout; with --out the results go to the file (use a .jsonl name)") }
         guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
     }
 
@@ -55,6 +62,11 @@ struct Caption: ParsableCommand {
             conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
             fallBackToRetrieval: decoder == nil)
         for w in captioner.warnings { printError("warning: \(w)") }
+        if let out = batch.out {
+            let embedder = batch.noEmbeddings ? nil : loadSentenceEmbedder(paths: paths)
+            try runBatchJob(batch, out: out, photos: photos, captioner: captioner, threads: compute.device.threads, embedder: embedder)
+            return
+        }
         var failures = 0
         for photo in photos {
             do {
@@ -113,14 +125,24 @@ struct InputError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Files, directories and glob patterns -> photo paths (directories: .jpg/.jpeg/.png, sorted).
+/// Files, directories, glob patterns and @list files -> photo paths (directories: .jpg/.jpeg/.png, sorted).
 func expandImageInputs(_ inputs: [String], recursive: Bool) throws -> [String] {
     let exts = ImageDecoder.photoExtensions
     var out: [String] = []
     let fm = FileManager.default
     for input in inputs {
         var isDir: ObjCBool = false
-        if fm.fileExists(atPath: input, isDirectory: &isDir) {
+        if input.hasPrefix("@") {
+            // @list.txt: one photo path per line (blank lines and lines starting with # skipped).
+            let listPath = String(input.dropFirst())
+            guard let text = try? String(contentsOfFile: listPath, encoding: .utf8) else {
+                throw InputError(description: "\(input): cannot read the list file \(listPath) (missing, unreadable or not UTF-8)")
+            }
+            let listed = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            if listed.isEmpty { throw InputError(description: "\(input): the list names no photos") }
+            out += listed
+        } else if fm.fileExists(atPath: input, isDirectory: &isDir) {
             if isDir.boolValue {
                 let base = URL(fileURLWithPath: input)
                 var found: [String] = []

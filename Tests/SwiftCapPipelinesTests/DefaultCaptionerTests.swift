@@ -2,13 +2,14 @@ import XCTest
 import SwiftCapTestSupport
 @testable import SwiftCapPipelines
 import SwiftCapTensor
+import SwiftCapImage
 
 /// End to end: a real coco-dev photo through PicoDet + EfficientNet-Lite0 into both decoders, over a
 /// small datastore built here. Needs ../shared (detector, photos) and the fetched assets (classifier).
 final class DefaultCaptionerTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func paths() throws -> AssetPaths {
+    static func paths() throws -> AssetPaths {
         let p = AssetPaths.fromEnvironment(repositoryRoot: Self.root)
         let photo = p.sharedFile("eval/coco-dev/images/000000000285.jpg")
         try requireInput(FileManager.default.fileExists(atPath: photo.path), "needs ../shared (coco-dev photos)")
@@ -16,7 +17,7 @@ final class DefaultCaptionerTests: XCTestCase {
         return p
     }
 
-    func makeStore() throws -> URL {
+    static func makeStore() throws -> URL {
         let corpus = CaptionCorpus(captions: [
             CorpusCaption(imageID: 1, text: "A large brown bear walking through the grass."),
             CorpusCaption(imageID: 1, text: "A brown bear standing in a grassy field"),
@@ -31,8 +32,8 @@ final class DefaultCaptionerTests: XCTestCase {
     }
 
     func testRetrievalDecoderCaptionsABear() throws {
-        let p = try paths()
-        let store = try makeStore()
+        let p = try Self.paths()
+        let store = try Self.makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2), decoderKind: .retrieval)
         let out = try captioner.describe(imageAt: p.sharedFile("eval/coco-dev/images/000000000285.jpg"))
@@ -44,10 +45,10 @@ final class DefaultCaptionerTests: XCTestCase {
 
     /// The shipped concept head and training-photo features (models/) on the bear photo, over the small store.
     func testConceptAndNeighbourDecodersCaptionABear() throws {
-        let p = try paths()
+        let p = try Self.paths()
         let head = Self.root.appendingPathComponent("models/concept-head.safetensors")
         try requireInput(FileManager.default.fileExists(atPath: head.path), "no trained concept head in models/")
-        let store = try makeStore()
+        let store = try Self.makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         var config = ConceptRetrievalCaptioner.Config()
         config.pool = 4
@@ -74,10 +75,10 @@ final class DefaultCaptionerTests: XCTestCase {
     }
 
     func testGenerativeDecoderWritesASentence() throws {
-        let p = try paths()
+        let p = try Self.paths()
         let model = Self.root.appendingPathComponent("models/concept-decoder.safetensors")
         try requireInput(FileManager.default.fileExists(atPath: model.path), "no trained weights in models/")
-        let store = try makeStore()
+        let store = try Self.makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2),
                                              decoderKind: .generative, model: model)
@@ -87,11 +88,11 @@ final class DefaultCaptionerTests: XCTestCase {
     }
 
     func testMissingPiecesGiveClearErrors() throws {
-        let p = try paths()
+        let p = try Self.paths()
         XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: URL(fileURLWithPath: "/nonexistent.scds"), device: Device(threads: 1))) {
             XCTAssertTrue("\($0)".contains("swiftcap index build"), "\($0)")
         }
-        let store = try makeStore()
+        let store = try Self.makeStore()
         defer { try? FileManager.default.removeItem(at: store) }
         XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .generative,
                                                   model: URL(fileURLWithPath: "/nonexistent.safetensors"))) {
@@ -109,5 +110,35 @@ final class DefaultCaptionerTests: XCTestCase {
     func testTidy() {
         XCTAssertEqual(CaptionCorpus.tidy("THERE IS A HORSE IN THE FIELD."), "There is a horse in the field")
         XCTAssertEqual(CaptionCorpus.tidy("  a dog  on a TV. "), "A dog on a TV")
+    }
+}
+
+/// The default captioner as a batch job's captioner: two workers sharing one loaded model give the same
+/// captions as one-at-a-time `describe`, and keywords come from the photo's concepts.
+final class DefaultBatchCaptionerTests: XCTestCase {
+    func testSharedModelWorkersMatchOneAtATimeCaptions() throws {
+        let p = try DefaultCaptionerTests.paths()
+        let head = DefaultCaptionerTests.root.appendingPathComponent("models/concept-head.safetensors")
+        try requireInput(FileManager.default.fileExists(atPath: head.path), "no trained concept head in models/")
+        let store = try DefaultCaptionerTests.makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        var config = ConceptRetrievalCaptioner.Config()
+        config.pool = 4
+        let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .concepts,
+                                             conceptHead: head, conceptConfig: config)
+        let photos = try ImageDecoder.photoFiles(in: p.sharedFile("eval/coco-dev/images")).prefix(8).map(\.path)
+        let sequential = try photos.map { try captioner.describe(imageAt: URL(fileURLWithPath: $0)).caption }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("batch-e2e-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let batch = DefaultBatchCaptioner(captioner: captioner, workers: 2, threads: 2)
+        let s = try BatchRunner(workers: 2, prefetch: 2).run(photos: photos, captioner: batch, journal: try ResultJournal(url: out))
+        XCTAssertEqual(s.failed, 0)
+        let records = try ResultJournal.read(out)
+        XCTAssertEqual(records.map(\.path), photos)
+        XCTAssertEqual(records.map(\.caption), sequential)
+        let bear = try XCTUnwrap(records.first { $0.path.hasSuffix("000000000285.jpg") })
+        XCTAssertTrue(bear.keywords.contains("bear"), "\(bear.keywords)")
+        XCTAssertEqual(Set(bear.keywords).count, bear.keywords.count)
+        XCTAssertLessThanOrEqual(bear.keywords.count, 12)
     }
 }

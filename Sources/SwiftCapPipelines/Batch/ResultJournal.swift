@@ -95,7 +95,8 @@ public final class ResultJournal {
         return try parse(data.prefix(keep), format: format(for: url), name: url.path)
     }
 
-    /// The line a record is written as (no newline inside: JSON escapes it; CSV fields are one-line).
+    /// The line a record is written as (no line break inside: JSON escapes it, CSV fields are made one-line;
+    /// CSV rows end with CRLF as RFC 4180 says, JSON lines with LF).
     public func line(_ record: BatchRecord) throws -> String {
         switch format {
         case .jsonl: return String(decoding: try encoder.encode(record), as: UTF8.self)
@@ -107,7 +108,7 @@ public final class ResultJournal {
 
     private func writeLine(_ line: String) throws {
         var bytes = Array(line.utf8)
-        bytes.append(UInt8(ascii: "\n"))
+        if bytes.last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }  // CSV rows end with CRLF already
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
