@@ -67,7 +67,7 @@ final class BatchJobTests: XCTestCase {
             defer { try? FileManager.default.removeItem(at: url) }
             let records = [
                 BatchRecord(key: PhotoKey(path: "/a/x, \"quoted\".jpg", size: 10, mtimeNanoseconds: 1_700_000_000_123_456_789),
-                            caption: "a dog, on a \"sofa\"", keywords: ["dog", "sofa"], embedding: ext == "jsonl" ? [0.25, -1, 0.5] : nil),
+                            caption: "a dog, on a \"sofa\" \\ back\u{01}\u{2028}\ttab", keywords: ["dog", "sofa", "é日本😀"], embedding: ext == "jsonl" ? [0.25, -1, 0.5] : nil),
                 BatchRecord(key: PhotoKey(path: "/a/é日本.png", size: 11, mtimeNanoseconds: 5), caption: nil, error: "JPEG: premature end\nof data"),
             ]
             do {

@@ -20,7 +20,6 @@ public final class ResultJournal {
     /// Bytes of a torn last line removed when the file was opened (0 when the file ended cleanly).
     public let repairedBytes: Int
     private let fd: Int32
-    private let encoder: JSONEncoder
 
     public static func format(for url: URL) -> Format { url.pathExtension.lowercased() == "csv" ? .csv : .jsonl }
 
@@ -28,8 +27,6 @@ public final class ResultJournal {
         self.url = url
         let format = format ?? ResultJournal.format(for: url)
         self.format = format
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let fd = open(url.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw BatchError.output("\(url.path): cannot open for writing (\(String(cString: strerror(errno))))") }
         self.fd = fd
@@ -99,7 +96,7 @@ public final class ResultJournal {
     /// CSV rows end with CRLF as RFC 4180 says, JSON lines with LF).
     public func line(_ record: BatchRecord) throws -> String {
         switch format {
-        case .jsonl: return String(decoding: try encoder.encode(record), as: UTF8.self)
+        case .jsonl: return record.jsonLine
         case .csv: return CSV.row(record.csvFields.map { $0.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") })
         }
     }
