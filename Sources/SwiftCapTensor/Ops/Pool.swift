@@ -111,3 +111,37 @@ extension Device {
         return out
     }
 }
+
+extension Device {
+    /// Mean over each sequence's first `lengths[b]` positions (sentence-transformers' mean pooling
+    /// under a right-padded attention mask; a length of 0 gives zeros, as its clamp of the count to
+    /// 1e-9 does). x: [batch, seq, dim] -> [batch, dim].
+    public func maskedMean(_ x: Tensor, lengths: [Int]) throws -> Tensor {
+        guard x.rank == 3 else {
+            throw TensorError.invalidArgument(op: "maskedMean", "needs [batch, seq, dim], got \(x.shape)")
+        }
+        let b = x.shape[0], seq = x.shape[1], dim = x.shape[2]
+        guard lengths.count == b else {
+            throw TensorError.shapeMismatch(op: "maskedMean", "\(lengths.count) lengths for batch \(b)")
+        }
+        for (i, n) in lengths.enumerated() where n < 0 || n > seq {
+            throw TensorError.invalidArgument(op: "maskedMean", "length \(n) of batch item \(i) is outside 0...\(seq)")
+        }
+        let xc = x.contiguous()
+        let out = Tensor(zeros: [b, dim])
+        let src = UnsafePointer(xc.contiguousPointer), dst = out.contiguousPointer
+        parallelFor(b, costPerItem: seq * dim) { start, end in
+            for i in start..<end where lengths[i] > 0 {
+                let d = dst + i * dim
+                for t in 0..<lengths[i] {
+                    let s = src + (i * seq + t) * dim
+                    for j in 0..<dim { d[j] += s[j] }
+                }
+                let n = Float(lengths[i])
+                for j in 0..<dim { d[j] /= n }
+            }
+        }
+        withExtendedLifetime(xc.storage) {}
+        return out
+    }
+}
