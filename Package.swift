@@ -12,6 +12,7 @@ import PackageDescription
 //   SwiftCapPipelines detect -> concepts -> decode; batch jobs (resumable, sharded)
 //   SwiftCapTraining  hand-written forward/backward, AdamW, the decoder's training loop
 //   SwiftCap          umbrella library (the public API)
+//   SwiftCapService   `swiftcap serve`: HTTP captioning service + web page (Hummingbird 2, worker pool)
 //   swiftcap          command-line tools (thin subcommands)
 let package = Package(
     name: "SwiftCap",
@@ -22,6 +23,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SwiftCapService only (the HTTP service); the other layers build without them.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
@@ -54,8 +61,16 @@ let package = Package(
         .target(name: "SwiftCap",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),
+        .target(name: "SwiftCapService",
+                dependencies: ["SwiftCapPipelines", "SwiftCapImage", "SwiftCapTensor",
+                               .product(name: "Hummingbird", package: "hummingbird"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                               .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Metrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "swiftcap",
-                          dependencies: ["SwiftCap", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
+                          dependencies: ["SwiftCap", "SwiftCapService", .product(name: "Logging", package: "swift-log"), "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                          "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: missing inputs skip locally and fail under CI.
@@ -70,6 +85,9 @@ let package = Package(
         .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
         // Runs the built `swiftcap` binary the way a user does.
         .testTarget(name: "SwiftCapCLITests", dependencies: ["SwiftCapTestSupport", "SwiftCapFormats"]),
+        // Starts the real server on 127.0.0.1 and calls it over HTTP (URLSession).
+        .testTarget(name: "SwiftCapServiceTests",
+                    dependencies: ["SwiftCapTestSupport", "SwiftCapService", "SwiftCapPipelines", "SwiftCapImage"]),
     ],
     // Language mode 5: kernels share raw buffers across worker threads, which strict
     // Sendable checking cannot express without wrappers on every hot loop.

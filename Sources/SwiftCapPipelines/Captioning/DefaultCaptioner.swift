@@ -69,6 +69,9 @@ public struct CaptionOutput: Sendable {
     /// concepts decoder the concept head's 12 most probable words -> probability.
     public var query: [String: Float]
     public var timings: StageTimings
+    /// The detector's and classifier's findings (objects with their boxes in the photo's pixels), for callers
+    /// that show them (`swiftcap serve` draws the boxes).
+    public var concepts: Concepts? = nil
 }
 
 /// The default captioner: photo -> visual concepts (PicoDet objects + EfficientNet-Lite labels) ->
@@ -216,7 +219,8 @@ public struct DefaultCaptioner: Sendable, Captioner {
             let a = try extractor.analyze(image, device: device)
             (t.detector, t.classifier) = (a.detectorMilliseconds, a.classifierMilliseconds)
             s = DispatchTime.now().uptimeNanoseconds
-            var out = CaptionOutput(caption: "", evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: [], query: [:], timings: t)
+            var out = CaptionOutput(caption: "", evidence: DefaultCaptioner.evidence(from: a.concepts), retrieved: [], query: [:], timings: t,
+                                    concepts: a.concepts)
             if neighboursOnly, let neighbours {
                 out.caption = try neighbours.caption(pooled: a.features.pooled, device: device)
             } else if let concepts, let conceptHead {
@@ -253,7 +257,8 @@ public struct DefaultCaptioner: Sendable, Captioner {
         }
         t.decoder = lap(s)
         t.total = lap(start)
-        return CaptionOutput(caption: caption, evidence: evidence, retrieved: retrieved, query: query, timings: t)
+        return CaptionOutput(caption: caption, evidence: evidence, retrieved: retrieved, query: query, timings: t,
+                             concepts: concepts)
     }
 
     /// `Captioner` conformance (used by `swiftcap eval --images`).

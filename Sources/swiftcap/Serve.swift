@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwiftCap
+import SwiftCapService
+
+/// `swiftcap serve`: the captioning service and web page (Sources/SwiftCapService, docs/serving.md).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve captions over HTTP (POST /v1/captions) with a web page at /.",
+        discussion: """
+        Listens at once; /readyz answers 503 until the default captioner is loaded. Photos are captioned by \
+        --workers threads fed by a queue of --queue photos; a full queue is answered 503 with Retry-After, a \
+        photo not done within --timeout-s 504. SIGTERM or SIGINT: stop accepting, answer requests in flight, \
+        exit 0. API: GET /openapi.yaml. Photos are never stored or logged.
+        """)
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port (0: any free port, printed in the log).") var port = 8080
+    @Option(help: "Captioner workers, each a thread with its own Device (default: one per core, at most 8).") var workers: Int?
+    @Option(help: "Threads in all, split over the workers (default: all cores).") var threads: Int?
+    @Option(help: "Photos waiting beyond those being captioned; more are answered 503.") var queue = 16
+    @Option(name: .customLong("max-body-mb"), help: "Largest request body in MB (413 above).") var maxBodyMB = 20
+    @Option(help: "Largest photo in pixels, width × height (413 above; checked before decoding).") var maxPixels = 50_000_000
+    @Option(name: .customLong("timeout-s"), help: "Deadline per photo in seconds, queue wait included (504 past it).") var timeoutS = 30.0
+    @Option(name: .customLong("api-keys"), help: "File of API keys, one a line: /v1 routes then need `Authorization: Bearer KEY`.")
+    var apiKeys: String?
+    @Option(name: .customLong("cors-origin"), help: "Allow browsers on this origin (CORS off without it).") var corsOrigin: String?
+    @Option(help: "Caption datastore (default: <assets>/datastore/coco-karpathy-train.scds).") var datastore: String?
+    @Option(help: "Shared folder with models/ (default: $SWIFTCAP_SHARED or ../shared).") var shared: String?
+    @Option(help: "Default captioner's decoder (concepts, neighbours, retrieval, generative, smollm2).") var decoder: CaptionDecoderKind?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func validate() throws {
+        if let workers, !(1...256).contains(workers) { throw ValidationError("--workers must be 1…256, got \(workers)") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be 1…1024, got \(threads)") }
+        guard (1...4096).contains(maxBodyMB) else { throw ValidationError("--max-body-mb must be 1…4096, got \(maxBodyMB)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "swiftcap.serve")
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let totalThreads = threads ?? cores
+        var config = ServeConfiguration()
+        config.host = host
+        config.port = port
+        config.workers = workers ?? max(1, min(8, totalThreads))
+        config.threadsPerWorker = max(1, totalThreads / config.workers)
+        config.queue = queue
+        config.maxBodyBytes = maxBodyMB << 20
+        config.maxPixels = maxPixels
+        config.timeoutSeconds = timeoutS
+        config.corsOrigin = corsOrigin
+        do {
+            if let apiKeys { config.apiKeys = try ServeConfiguration.readAPIKeys(from: URL(fileURLWithPath: apiKeys)) }
+            try config.validate()
+        } catch let error as ServeConfigurationError {
+            throw ValidationError(error.description)
+        }
+
+        var paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
+        if let shared { paths.shared = URL(fileURLWithPath: shared) }
+        let kind = decoder ?? .standard
+        let engine = CaptionEngine(decoderName: kind.rawValue, maxPixels: config.maxPixels)
+        let server = try CaptionServer(configuration: config, engine: engine, logger: logger)
+        let (datastore, root, assetPaths) = (self.datastore, repositoryRootGuess(), paths)
+        let fallBack = decoder == nil
+        engine.load({
+            try DefaultCaptioner(
+                paths: assetPaths, datastore: datastore.map { URL(fileURLWithPath: $0) }, device: Device(threads: 1), decoderKind: kind,
+                model: DefaultCaptioner.defaultModelURL(repositoryRoot: root),
+                conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: root),
+                fallBackToRetrieval: fallBack)
+        }, completion: { state in
+            switch state {
+            case .ready(let c):
+                for w in c.warnings { logger.warning("captioner", metadata: ["note": .string(w)]) }
+                logger.info("ready", metadata: ["model": .string(c.name)])
+            case .failed(let message):
+                logger.error("captioner failed to load; stopping", metadata: ["error": .string(message)])
+                Task { await server.shutdown() }
+            case .loading: break
+            }
+        })
+        try await server.run()
+        if case .failed(let message) = engine.state {
+            printError("error: \(message)")
+            throw ExitCode(1)
+        }
+    }
+}
