@@ -72,7 +72,8 @@ final class OperationsTests: XCTestCase {
         async let second: Int = pool.run(timeout: nil) { _ in 2 }
         try await Task.sleep(nanoseconds: 50_000_000)
         do {
-            _ = try await pool.run(timeout: nil) { _ in 3 }
+            // (A deadline, so that a pool that queued it anyway fails this test instead of hanging it.)
+            _ = try await pool.run(timeout: 2) { _ in 3 }
             XCTFail("a third job does not fit 1 worker + 1 queue slot")
         } catch let e as ServiceError {
             XCTAssertEqual(e.code, "queue_full")
