@@ -7,7 +7,7 @@ import Prometheus
 /// (no global `MetricsSystem` bootstrap, so several servers can live in one process, as the tests do).
 ///
 /// - `swiftcap_http_requests_total{route,method,status}`: requests answered, by status.
-/// - `swiftcap_http_request_duration_seconds{route,method}`: latency histogram.
+/// - `swiftcap_http_request_duration_seconds{route,method,status}`: latency histogram.
 /// - `swiftcap_stage_duration_seconds{stage}`: queue, decode, detector, classifier, decoder.
 /// - `swiftcap_queue_depth`, `swiftcap_workers_busy`, `swiftcap_http_in_flight`: gauges.
 /// - `swiftcap_rejections_total{reason}`: queue_full, timeout, shutting_down, not_ready.
@@ -39,7 +39,7 @@ public struct ServiceMetrics: Sendable {
         Metrics.Counter(label: "swiftcap_http_requests_total",
                 dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory).increment()
         Metrics.Timer(label: "swiftcap_http_request_duration_seconds",
-                      dimensions: [("route", route), ("method", method)], factory: factory)
+                      dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
             .recordNanoseconds(Int64(clamping: nanoseconds))
     }
 

@@ -34,16 +34,18 @@ final class OperationsTests: XCTestCase {
             #"swiftcap_http_requests_total{route="/v1/captions",method="POST",status="200"} 1"#,
             #"swiftcap_http_requests_total{route="/v1/captions",method="POST",status="415"} 1"#,
             #"swiftcap_http_requests_total{route="/healthz",method="GET",status="200"} 1"#,
-            #"swiftcap_http_request_duration_seconds_count{route="/v1/captions",method="POST"} 2"#,
+            #"swiftcap_http_request_duration_seconds_count{route="/v1/captions",method="POST",status="200"} 1"#,
+            #"swiftcap_http_request_duration_seconds_count{route="/v1/captions",method="POST",status="415"} 1"#,
             #"swiftcap_stage_duration_seconds_count{stage="detector"} 1"#,
             #"swiftcap_stage_duration_seconds_count{stage="queue"} 1"#,
             #"swiftcap_photos_total{result="ok"} 1"#,
-            "swiftcap_queue_depth 0",
-            "swiftcap_http_in_flight 1",  // the /metrics request itself
+            "\nswiftcap_queue_depth 0.0\n",
+            "\nswiftcap_workers_busy 0.0\n",
+            "\nswiftcap_http_in_flight 1.0\n",  // the /metrics request itself
         ] {
             XCTAssertTrue(text.contains(line), "missing \(line) in\n\(text)")
         }
-        XCTAssertTrue(text.contains(#"swiftcap_http_request_duration_seconds_bucket{route="/v1/captions",method="POST",le="#), text)
+        XCTAssertTrue(text.contains(#"swiftcap_http_request_duration_seconds_bucket{route="/v1/captions",method="POST",status="200",le="#), text)
         XCTAssertTrue(text.contains("# TYPE swiftcap_http_request_duration_seconds histogram"), text)
     }
 
@@ -53,11 +55,13 @@ final class OperationsTests: XCTestCase {
         let photo = try Data(contentsOf: ServerHarness.bear)
         async let inFlight = h.request("POST", "/v1/captions", body: photo, contentType: "image/jpeg")
         // Wait until the worker has the photo, then shut down.
-        for _ in 0..<200 {
+        var busy = false
+        for _ in 0..<400 where !busy {
             let m = try await h.request("GET", "/metrics")
-            if m.text.contains("swiftcap_workers_busy 1") { break }
-            try await Task.sleep(nanoseconds: 5_000_000)
+            busy = m.text.contains("swiftcap_workers_busy 1.0")
+            if !busy { try await Task.sleep(nanoseconds: 2_000_000) }
         }
+        XCTAssertTrue(busy, "the photo reached the worker before the shutdown")
         try await h.stop()
         let r = try await inFlight
         XCTAssertEqual(r.status, 200, r.text)
