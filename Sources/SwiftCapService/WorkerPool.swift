@@ -22,7 +22,8 @@ public final class WorkerPool: @unchecked Sendable {
     private let observer: (@Sendable (_ depth: Int, _ busy: Int) -> Void)?
 
     /// `threadsPerWorker` is each worker's `Device(threads:)`. `observer` is told the queue depth and the
-    /// number of busy workers whenever they change (for metrics).
+    /// number of busy workers whenever they change (for metrics); it is called under the pool's lock, so it
+    /// must be quick and must not call back into the pool.
     public init(workers: Int, threadsPerWorker: Int, capacity: Int,
                 observer: (@Sendable (_ depth: Int, _ busy: Int) -> Void)? = nil) {
         self.workers = max(1, workers)
@@ -64,10 +65,9 @@ public final class WorkerPool: @unchecked Sendable {
                 return
             }
             queue.append(job)
-            let (d, b) = (queue.count - head, busy)
+            observer?(queue.count - head, busy)  // under the lock, so updates reach the gauges in order
             condition.signal()
             condition.unlock()
-            observer?(d, b)
             if let timeout {
                 DispatchQueue.global().asyncAfter(deadline: .now() + max(0, timeout)) {
                     once.resume(.failure(ServiceError.timeout(seconds: timeout)))
@@ -103,16 +103,14 @@ public final class WorkerPool: @unchecked Sendable {
                 head = 0
             }
             busy += 1
-            let (d, b) = (queue.count - head, busy)
+            observer?(queue.count - head, busy)
             condition.unlock()
-            observer?(d, b)
             // A job whose caller already gave up (deadline) is dropped without running.
             if !job.isDone() { job.body(device) }
             condition.lock()
             busy -= 1
-            let (d2, b2) = (queue.count - head, busy)
+            observer?(queue.count - head, busy)
             condition.unlock()
-            observer?(d2, b2)
         }
     }
 
