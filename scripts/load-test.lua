@@ -23,7 +23,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   local seconds = summary.duration / 1e6
   io.write(string.format(
-    "RESULT requests=%d seconds=%.2f ok_per_s=%.2f p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f ok=%d busy503=%d other=%d socket_errors=%d\n",
+    "RESULT requests=%d seconds=%.2f ok_per_s=%.2f p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f ok=%d busy503=%d other=%d connect_errors=%d read_errors=%d other_socket_errors=%d\n",
     summary.requests, seconds, o / seconds, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000, o, b, x, e.connect + e.read + e.write + e.timeout))
+    latency:percentile(99) / 1000, latency.max / 1000, o, b, x, e.connect, e.read, e.write + e.timeout))
 end

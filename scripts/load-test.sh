@@ -64,7 +64,7 @@ d = sorted(((float("inf") if k == "+Inf" else float(k)), b[k] - a.get(k, 0)) for
 total = d[-1][1] if d else 0
 def q(p):
     for le, c in d:
-        if total and c >= p * total: return "≤ %s" % ("inf" if le == float("inf") else "%g" % (le * 1000))
+        if total and c >= p * total: return "≤%s" % ("inf" if le == float("inf") else "%g" % (le * 1000))
     return "n/a"
 print(f"{int(total)} {q(0.5)} {q(0.99)}")
 PY
@@ -77,18 +77,21 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 start --queue 256 --timeout-s 120
-idle_rss=$(rss_kb)
 wrk -t1 -c2 -d3s --timeout 60s -s scripts/load-test.lua "$url" >/dev/null 2>&1 || true   # warm-up
+sleep 1
+idle_rss=$(rss_kb)
 echo "| concurrency | photos/s (200) | p50 ms | p90 ms | p99 ms | max ms | 200 | 503 | other | socket errors | server RSS MB | load avg (1 min) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+errors() { echo $(( $(field connect_errors "$1") + $(field read_errors "$1") + $(field other_socket_errors "$1") )); }
 peak_rss=$idle_rss
 for c in 1 2 8 32 128; do
     r=$(run_wrk "$c" "$seconds")
     rss=$(rss_kb); [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
-    echo "| $c | $(field ok_per_s "$r") | $(field p50_ms "$r") | $(field p90_ms "$r") | $(field p99_ms "$r") | $(field max_ms "$r") | $(field ok "$r") | $(field busy503 "$r") | $(field other "$r") | $(field socket_errors "$r") | $((rss / 1024)) | $(cut -d' ' -f1 /proc/loadavg) |"
+    echo "| $c | $(field ok_per_s "$r") | $(field p50_ms "$r") | $(field p90_ms "$r") | $(field p99_ms "$r") | $(field max_ms "$r") | $(field ok "$r") | $(field busy503 "$r") | $(field other "$r") | $(errors "$r") | $((rss / 1024)) | $(cut -d' ' -f1 /proc/loadavg) |"
 done
 echo
-echo "Server RSS: idle after load $((idle_rss / 1024)) MB, highest seen under load $((peak_rss / 1024)) MB."
+sleep 2
+echo "Server RSS: idle after warm-up $((idle_rss / 1024)) MB, highest seen after a row $((peak_rss / 1024)) MB, idle after the sweep $(( $(rss_kb) / 1024 )) MB."
 stop
 
 echo
@@ -98,7 +101,7 @@ curl -s "$url/metrics" >"$log/m0"
 r=$(run_wrk 128 "$seconds")
 curl -s "$url/metrics" >"$log/m1"
 read -r n p50 p99 <<<"$(accepted_percentiles "$log/m0" "$log/m1")"
-echo "wrk, all answers: p50 $(field p50_ms "$r") ms, p99 $(field p99_ms "$r") ms; 200: $(field ok "$r") ($(field ok_per_s "$r")/s), 503: $(field busy503 "$r"), other: $(field other "$r"), socket errors: $(field socket_errors "$r")"
+echo "wrk, all answers: p50 $(field p50_ms "$r") ms, p99 $(field p99_ms "$r") ms; 200: $(field ok "$r") ($(field ok_per_s "$r")/s), 503: $(field busy503 "$r"), other: $(field other "$r"), socket errors: $(errors "$r")"
 echo "accepted photos (server histogram, $n answers): p50 $p50 ms, p99 $p99 ms"
 stop
 
@@ -113,7 +116,8 @@ set +e; wait "$pid"; rc=$?; set -e
 pid=""
 wait "$wrk_pid" || true
 r=$(grep '^RESULT' "$log/wrk-term" || echo "RESULT failed")
-echo "server exit status after SIGTERM: $rc; answered during the run: 200: $(field ok "$r"), 503: $(field busy503 "$r"), other: $(field other "$r"); socket errors after the listener closed: $(field socket_errors "$r")"
+echo "server exit status after SIGTERM: $rc; answered during the run: 200: $(field ok "$r"), 503: $(field busy503 "$r"), other: $(field other "$r"); read errors: $(field read_errors "$r"); connection refused after the listener closed: $(field connect_errors "$r")"
+grep -E 'stopping workers|stopped' "$log/server.log" | tail -2
 
 echo
 echo "## kill -9 and restart"

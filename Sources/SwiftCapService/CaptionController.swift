@@ -35,6 +35,11 @@ struct CaptionController<Context: RequestContext>: Sendable {
             metrics.rejection("not_ready")
             throw ServiceError.notReady()
         }
+        // Overload is answered before the body is read (the pool re-checks when the photo is submitted).
+        if pool.isFull {
+            metrics.rejection("queue_full")
+            throw ServiceError.queueFull(depth: pool.capacity)
+        }
         let body: Data
         do {
             body = Data(try await request.body.collect(upTo: limit).readableBytesView)

@@ -107,7 +107,7 @@ public final class CaptionEngine: @unchecked Sendable {
             lock.lock(); _state = new; lock.unlock()
             completion(new)
         }
-        thread.name = "swiftcap-model-loader"
+        thread.name = "capmodel-load"
         thread.start()
     }
 

@@ -32,7 +32,7 @@ public final class WorkerPool: @unchecked Sendable {
         for i in 0..<self.workers {
             let device = Device(threads: max(1, threadsPerWorker))
             let thread = Thread { self.loop(device: device) }  // the pool lives until shutdown()
-            thread.name = "swiftcap-worker-\(i)"
+            thread.name = "capworker-\(i)"  // ≤ 15 characters: Linux thread names (top -H)
             thread.stackSize = 8 << 20
             threads.append(thread)
         }
@@ -43,6 +43,13 @@ public final class WorkerPool: @unchecked Sendable {
     public var depth: Int {
         condition.lock(); defer { condition.unlock() }
         return queue.count - head
+    }
+
+    /// True when a submission now would be rejected (every worker busy and the queue full): lets a handler
+    /// answer 503 before reading a request body.
+    public var isFull: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return queue.count - head >= capacity + max(0, workers - busy)
     }
 
     /// Runs `work` on a worker with that worker's `Device`.
