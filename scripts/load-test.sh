@@ -4,7 +4,7 @@
 #   2. overload: concurrency 128 against --queue 4 (fast 503s; latency of the accepted photos from /metrics);
 #   3. SIGTERM during load: requests in flight are answered and the server exits 0;
 #   4. kill -9, restart: seconds until /readyz answers 200;
-#   5. `swiftcap bench caption` photos/s on the same photo, same machine, right after.
+#   5. `swiftcap bench caption` photos/s on the same photo, alternating with serve at concurrency 8 (twice each).
 # Prints a Markdown table (docs/serving.md has a run). Every loop is bounded in time; only 127.0.0.1 is called.
 #
 #   scripts/load-test.sh [--seconds 20] [--workers 2] [--port 18090] [--photo PHOTO]
@@ -108,6 +108,7 @@ stop
 echo
 echo "## SIGTERM during load (concurrency 8)"
 start --queue 64 --timeout-s 120
+lines_before=$(wc -l <"$log/server.log")
 wrk -t1 -c8 -d10s --timeout 60s -s scripts/load-test.lua "$url" >"$log/wrk-term" 2>&1 &
 wrk_pid=$!
 sleep 4
@@ -117,6 +118,8 @@ pid=""
 wait "$wrk_pid" || true
 r=$(grep '^RESULT' "$log/wrk-term" || echo "RESULT failed")
 echo "server exit status after SIGTERM: $rc; answered during the run: 200: $(field ok "$r"), 503: $(field busy503 "$r"), other: $(field other "$r"); read errors: $(field read_errors "$r"); connection refused after the listener closed: $(field connect_errors "$r")"
+answered=$(tail -n +"$((lines_before + 1))" "$log/server.log" | grep -c 'path=/v1/captions.*status=200' || true)
+echo "captions the server logged as answered 200 in this run: $answered (wrk received $(field ok "$r"))"
 grep -E 'stopping workers|stopped' "$log/server.log" | tail -2
 
 echo
@@ -131,6 +134,17 @@ echo "restart after kill -9: /readyz 200 after $(python3 -c "print(f'{$t1 - $t0:
 stop
 
 echo
-echo "## swiftcap bench caption (same photo, same machine, just after)"
-"$bin" bench caption --threads 2 --batch 8 --concurrent "$workers" "$photo" 2>&1 | tail -3
+echo "## swiftcap bench caption vs serve at concurrency 8, alternating (same photo, same machine)"
+echo "| run | photos/s | load avg (1 min) after |"
+echo "|---|---:|---:|"
+for _ in 1 2; do
+    b=$("$bin" bench caption --threads 2 --batch 8 --concurrent "$workers" "$photo" 2>&1 | sed -n 's/.*throughput \([0-9.]*\) photos\/s.*/\1/p')
+    echo "| \`bench caption --threads 2 --batch 8 --concurrent $workers\` | $b | $(cut -d' ' -f1 /proc/loadavg) |"
+    start --queue 64 --timeout-s 120
+    wrk -t1 -c2 -d2s --timeout 60s -s scripts/load-test.lua "$url" >/dev/null 2>&1 || true   # warm-up
+    r=$(run_wrk 8 "$seconds")
+    stop
+    echo "| serve --workers $workers, wrk -c8 ${seconds} s | $(field ok_per_s "$r") | $(cut -d' ' -f1 /proc/loadavg) |"
+done
+echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

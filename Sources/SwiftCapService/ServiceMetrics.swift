@@ -23,8 +23,8 @@ public struct ServiceMetrics: Sendable {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
         let fine: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(75),
-                                .milliseconds(100), .milliseconds(150), .milliseconds(250), .milliseconds(500), .seconds(1),
-                                .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
+                                .milliseconds(100), .milliseconds(150), .milliseconds(250), .milliseconds(500), .milliseconds(750), .seconds(1),
+                                .milliseconds(1500), .seconds(2), .milliseconds(3000), .seconds(5), .seconds(10), .seconds(30)]
         factory.defaultDurationHistogramBuckets = fine
         self.factory = factory
         queueDepth = Metrics.Gauge(label: "swiftcap_queue_depth", dimensions: [], factory: factory)
