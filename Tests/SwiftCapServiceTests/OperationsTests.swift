@@ -146,3 +146,23 @@ final class LockedFlag: @unchecked Sendable {
     func set() { lock.lock(); flag = true; lock.unlock() }
     var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
 }
+
+/// CORS is off unless --cors-origin is given; then that origin (only) gets the headers and preflights answer.
+final class CORSTests: XCTestCase {
+    func testCORSOffByDefaultAndOnForTheConfiguredOrigin() async throws {
+        let off = try await ServerHarness()
+        let plain = try await off.request("GET", "/healthz", headers: ["Origin": "https://app.example"])
+        try await off.stop()
+        XCTAssertNil(plain.header("Access-Control-Allow-Origin"))
+
+        let on = try await ServerHarness { $0.corsOrigin = "https://app.example" }
+        let get = try await on.request("GET", "/v1/models", headers: ["Origin": "https://app.example"])
+        let preflight = try await on.request("OPTIONS", "/v1/captions", headers: [
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST"])
+        try await on.stop()
+        XCTAssertEqual(get.header("Access-Control-Allow-Origin"), "https://app.example")
+        XCTAssertTrue((200..<300).contains(preflight.status), "\(preflight.status) \(preflight.text)")
+        XCTAssertEqual(preflight.header("Access-Control-Allow-Origin"), "https://app.example")
+        XCTAssertTrue(preflight.header("Access-Control-Allow-Methods")?.contains("POST") == true)
+    }
+}
