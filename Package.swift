@@ -7,6 +7,7 @@ import PackageDescription
 //   SwiftCapFormats   safetensors, GGUF, PyTorch (zip + legacy pickle), ONNX, XMP sidecars, CSV
 //   SwiftCapImage     JPEG/PNG decoding, EXIF orientation, model preprocessing
 //   SwiftCapText      tokenizers (GPT-2 BPE, CLIP BPE, WordPiece)
+//   SwiftCapHub       Hugging Face hub client (URLSession) and the cache shared with huggingface_hub
 //   SwiftCapMetrics   BLEU, ROUGE-L, CIDEr-D, PTB tokenisation
 //   SwiftCapModels    one file per architecture
 //   SwiftCapPipelines detect -> concepts -> decode; batch jobs (resumable, sharded)
@@ -44,6 +45,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG", "CImageShim"]),
         .target(name: "SwiftCapText"),
+        // Hugging Face hub client and the shared cache (Foundation/URLSession only).
+        .target(name: "SwiftCapHub"),
         .target(name: "SwiftCapMetrics", dependencies: ["SwiftCapTensor"]),
         .target(name: "SwiftCapModels",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
@@ -55,7 +58,7 @@ let package = Package(
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),
         .executableTarget(name: "swiftcap",
-                          dependencies: ["SwiftCap", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
+                          dependencies: ["SwiftCap", "SwiftCapHub", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                          "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: missing inputs skip locally and fail under CI.
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapTestSupport", "SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapTestSupport", "SwiftCapPipelines", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
+        .testTarget(name: "SwiftCapHubTests", dependencies: ["SwiftCapTestSupport", "SwiftCapHub"]),
         // Runs the built `swiftcap` binary the way a user does.
         .testTarget(name: "SwiftCapCLITests", dependencies: ["SwiftCapTestSupport", "SwiftCapFormats"]),
     ],
