@@ -28,6 +28,15 @@ public struct PullProgress: Sendable {
     /// Bytes fetched over the network in this pull (resumed and cached bytes excluded): the speed's numerator.
     public var transferredBytes: Int64
     public var elapsed: TimeInterval
+
+    public init(totalBytes: Int64, doneBytes: Int64, filesDone: Int, filesTotal: Int, transferredBytes: Int64, elapsed: TimeInterval) {
+        self.totalBytes = totalBytes
+        self.doneBytes = doneBytes
+        self.filesDone = filesDone
+        self.filesTotal = filesTotal
+        self.transferredBytes = transferredBytes
+        self.elapsed = elapsed
+    }
 }
 
 public struct PullResult: Sendable {
@@ -41,6 +50,8 @@ public struct PullResult: Sendable {
     public let reusedFiles: Int
     /// Cached blobs that failed verification and were fetched again.
     public let repairedFiles: [String]
+    /// Seconds the pull took.
+    public let elapsed: TimeInterval
 }
 
 /// Talks to a Hugging Face-style hub (`HubEnvironment.endpoint`) through URLSession and fills the shared cache.
@@ -297,7 +308,8 @@ public final class HubClient: @unchecked Sendable {
         let snap = cache.snapshotFolder(repo, commit: commit)
         try cache.createFolder(snap)
         return PullResult(repo: repo, commit: commit, snapshot: snap, files: files,
-                          downloadedBytes: state.transferred, reusedFiles: state.reused, repairedFiles: state.repaired)
+                          downloadedBytes: state.transferred, reusedFiles: state.reused, repairedFiles: state.repaired,
+                          elapsed: Date().timeIntervalSince(state.start))
     }
 
     /// Hands out file indices to the download threads; stops handing out after the first error.

@@ -13,6 +13,10 @@ struct PublishedCaptionerOptions {
     /// Where the GPT-2 `vocab.json` / `merges.txt` come from when the weights folder has none.
     var assets = AssetPaths.fromEnvironment()
     var threads: Int? = nil
+    /// ClipCap: the CLIP ViT-B/32 folder (default: `weights/clip`).
+    var clipDirectory: URL? = nil
+    /// Where vocab.json / merges.txt are looked for first (default: the weights folder).
+    var tokenizerDirectory: URL? = nil
 }
 
 /// A required file, or a clear error naming it and what it is for.
@@ -51,11 +55,11 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
     var gen = GenerationConfig(maxNewTokens: options.maxTokens, numBeams: options.beams, lengthPenalty: options.lengthPenalty)
     switch arch {
     case .clipcap:
-        let clipDir = weights.appendingPathComponent("clip")
+        let clipDir = options.clipDirectory ?? weights.appendingPathComponent("clip")
         _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
         let clip = try CLIP(directory: clipDir, device: device)
         let model = try ClipCap(checkpoint: clipCapCheckpoint(in: weights), device: device)
-        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
+        let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
         // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
         gen.stopTokens = [13, 50256]
         for url in images {
@@ -69,7 +73,7 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         }
     case .smallcap:
         let model = try SmallCap(directory: weights, device: device)
-        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
+        let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
         let text = options.retrievedCaptions.isEmpty ? "This image shows "
             : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
         let prompt = tok.encode(text)
