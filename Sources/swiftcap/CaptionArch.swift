@@ -47,6 +47,16 @@ private func clipCapCheckpoint(in dir: URL) throws -> URL {
                                 + (pt.count > 1 ? " (found several .pt: \(pt.joined(separator: ", ")))" : ""))
 }
 
+/// The checkpoint's preprocessing: `preprocessor_config.json` in `dir` when there is one, else `base` at the
+/// model's `imageSize` (the vision config's `image_size`), so a checkpoint at another size is fed its own size.
+func checkpointRecipe(in dir: URL, base: PreprocessRecipe, imageSize: Int) throws -> PreprocessRecipe {
+    let file = dir.appendingPathComponent("preprocessor_config.json")
+    if let data = try? Data(contentsOf: file) {
+        return try PreprocessRecipe.huggingFace(preprocessorConfig: data, base: base, file: file.path)
+    }
+    return base.resized(to: imageSize)
+}
+
 /// Captions `images` with a downloaded published checkpoint in `weights` (layout per docs/captioners.md) and
 /// prints one "path<TAB>caption" line per image.
 func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], options: PublishedCaptionerOptions) throws {
@@ -62,8 +72,9 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
         // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
         gen.stopTokens = [13, 50256]
+        let recipe = try checkpointRecipe(in: clipDir, base: .clip, imageSize: clip.vision.config.imageSize)
         for url in images {
-            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
+            let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
             guard var embedding = try clip.vision.forward(pixels: pixels, device: device).imageEmbeds else {
                 throw CaptionerError.config(file: clipDir.path, "the CLIP checkpoint has no visual_projection")
             }
@@ -78,10 +89,11 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
             : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
         let prompt = tok.encode(text)
         gen.stopTokens = [model.config.decoder.eosTokenId ?? 50256]
+        let recipe = try checkpointRecipe(in: weights, base: .clip, imageSize: model.config.vision.imageSize)
         for url in images {
-            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
-            guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; the CLIP recipe gives \(pixels.shape[2])²")
+            let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+            guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
+                throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
             }
             let enc = try model.encode(pixels: pixels, device: device)
             let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: gen, device: device)[0]
@@ -92,10 +104,11 @@ func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], opt
         let model = try BLIP(directory: weights)
         let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
         let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
+        let recipe = try checkpointRecipe(in: weights, base: .blip, imageSize: model.config.vision.imageSize)
         for url in images {
-            let pixels = try device.preprocessBLIP(decoder.decode(contentsOf: url))
-            guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; the BLIP recipe gives \(pixels.shape[2])²")
+            let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+            guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
+                throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
             }
             let image = try model.vision.forward(pixels: pixels, device: device)
             let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: gen, device: device)[0]
