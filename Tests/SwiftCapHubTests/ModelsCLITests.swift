@@ -1,0 +1,96 @@
+import Foundation
+import XCTest
+import SwiftCapHub
+import SwiftCapTestSupport
+
+/// `swiftcap models …` and `swiftcap caption --model ORG/NAME` run as a user runs them, against the fake hub.
+final class ModelsCLITests: XCTestCase {
+    var hub: FakeHub!
+    var cacheDir: URL!
+    var work: URL!
+    let photo = repoRoot.appendingPathComponent("fixtures/image/decode/jpeg_exif_2.jpg")
+
+    func binary() throws -> URL {
+        let url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("swiftcap")
+        try requireInput(FileManager.default.isExecutableFile(atPath: url.path), "no swiftcap binary beside the tests (run `swift build` first)")
+        return url
+    }
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("modelscli-\(UUID().uuidString)")
+        let bert = work.appendingPathComponent("bert")
+        try FileManager.default.createDirectory(at: bert, withIntermediateDirectories: true)
+        try Data(#"{"architectures": ["BertModel"], "model_type": "bert"}"#.utf8).write(to: bert.appendingPathComponent("config.json"))
+        try Data("x".utf8).write(to: bert.appendingPathComponent("model.safetensors"))
+        hub = try FakeHub(repos: ["Salesforce/blip-image-captioning-base": blipFixture, "acme/private-blip": blipFixture, "acme/bert": bert],
+                          privateRepos: ["acme/private-blip"])
+        cacheDir = try temporaryCache()
+    }
+
+    override func tearDown() {
+        hub?.stop()
+        for u in [cacheDir, work].compactMap({ $0 }) { try? FileManager.default.removeItem(at: u) }
+    }
+
+    func swiftcap(_ args: [String], token: String? = nil, offline: Bool = false) throws -> ProcessResult {
+        var env = ["HF_HUB_CACHE": cacheDir.path, "HF_ENDPOINT": hub.endpoint.absoluteString, "HF_HOME": work.path,
+                   "HF_TOKEN": token ?? "", "HF_HUB_OFFLINE": offline ? "1" : "0"]
+        env["HUGGING_FACE_HUB_TOKEN"] = ""
+        return try runProcess(try binary(), args, env: env)
+    }
+
+    func testPullListPathRemove() throws {
+        let denied = try swiftcap(["models", "pull", "acme/private-blip"])
+        XCTAssertEqual(denied.status, 1)
+        XCTAssertTrue(denied.stderr.contains("HTTP 401") && denied.stderr.contains("HF_TOKEN"), denied.stderr)
+
+        let pull = try swiftcap(["models", "pull", "acme/private-blip", "--parallel", "3"], token: FakeHub.token)
+        XCTAssertEqual(pull.status, 0, pull.stderr)
+        let snapshot = pull.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(snapshot.hasPrefix(cacheDir.path + "/models--acme--private-blip/snapshots/"), snapshot)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: snapshot + "/model.safetensors"))
+        XCTAssertTrue(pull.stderr.contains("100%") && pull.stderr.contains("5/5 files") && pull.stderr.contains("/s"), pull.stderr)
+        for out in [pull.stdout, pull.stderr, denied.stderr] { XCTAssertFalse(out.contains(FakeHub.token), "token printed") }
+
+        let list = try swiftcap(["models", "list"], offline: true)
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertTrue(list.stdout.contains("acme/private-blip\t") && list.stdout.contains("\tmain\t5\t"), list.stdout)
+        let path = try swiftcap(["models", "path", "acme/private-blip"], offline: true)
+        XCTAssertEqual(path.stdout.trimmingCharacters(in: .whitespacesAndNewlines), snapshot)
+
+        let rm = try swiftcap(["models", "rm", "acme/private-blip"])
+        XCTAssertEqual(rm.status, 0, rm.stderr)
+        let gone = try swiftcap(["models", "path", "acme/private-blip"], offline: true)
+        XCTAssertNotEqual(gone.status, 0)
+        XCTAssertTrue(gone.stderr.contains("models--acme--private-blip/refs/main"), gone.stderr)
+        let bad = try swiftcap(["models", "pull", "blip"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("ORG/NAME"), bad.stderr)
+    }
+
+    func testCaptionModelOneCommandThenOffline() throws {
+        let first = try swiftcap(["caption", "--model", "Salesforce/blip-image-captioning-base", "--max-tokens", "5", photo.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.hasPrefix(photo.path + "\ta picture of "), first.stdout)
+        XCTAssertTrue(first.stderr.contains("known blip repository"), first.stderr)
+        let snap = try HubCache(root: cacheDir).cachedSnapshot(RepoID(parsing: "Salesforce/blip-image-captioning-base"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: snap.appendingPathComponent("expected.json").path), "only the files BLIP needs")
+
+        hub.stop()
+        let offline = try swiftcap(["caption", "--model", "Salesforce/blip-image-captioning-base", "--max-tokens", "5", photo.path], offline: true)
+        XCTAssertEqual(offline.status, 0, offline.stderr)
+        XCTAssertEqual(offline.stdout, first.stdout)
+        let missing = try swiftcap(["caption", "--model", "Salesforce/blip-image-captioning-large", photo.path], offline: true)
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("HF_HUB_OFFLINE=1") && missing.stderr.contains("models--Salesforce--blip-image-captioning-large/refs/main"), missing.stderr)
+    }
+
+    func testCaptionModelRefusesWhatItCannotRun() throws {
+        let r = try swiftcap(["caption", "--model", "acme/bert", photo.path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("BertModel") && r.stderr.contains("model_type bert"), r.stderr)
+        let nf = try swiftcap(["caption", "--model", "acme/nothing", photo.path])
+        XCTAssertEqual(nf.status, 1)
+        XCTAssertTrue(nf.stderr.contains("not found"), nf.stderr)
+    }
+}
