@@ -59,7 +59,8 @@ public struct RepoID: Hashable, CustomStringConvertible, Sendable {
 
     /// Whether `text` has the shape of a repository id (used to tell `--model ORG/NAME` from a file path).
     public static func looksLikeRepoID(_ text: String) -> Bool {
-        guard !text.hasPrefix("/"), !text.hasPrefix("."), !text.hasSuffix(".safetensors") else { return false }
+        let fileSuffixes = [".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx", ".json", ".scds"]
+        guard !text.hasPrefix("/"), !text.hasPrefix("."), !fileSuffixes.contains(where: { text.hasSuffix($0) }) else { return false }
         return (try? RepoID(parsing: text)) != nil
     }
 }

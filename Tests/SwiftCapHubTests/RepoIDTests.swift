@@ -29,6 +29,8 @@ final class RepoIDTests: XCTestCase {
             }
         }
         XCTAssertFalse(RepoID.looksLikeRepoID("models/concept-decoder.safetensors"))
+        XCTAssertFalse(RepoID.looksLikeRepoID("runs/decoder.bin"))
+        XCTAssertFalse(RepoID.looksLikeRepoID("./a/b"))
         XCTAssertTrue(RepoID.looksLikeRepoID("Salesforce/blip-image-captioning-large"))
     }
 
