@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The hub cache in huggingface_hub's own layout, so that Python tools and SwiftCap share downloads:
 ///
@@ -86,6 +91,38 @@ public struct HubCache: Sendable {
         guard rename(src.path, dest.path) == 0 else {
             throw HubError.io(path: dest.path, "cannot move \(src.lastPathComponent) into place: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// `<cache>/.locks/models--ORG--NAME/<etag>.lock`, where huggingface_hub locks a blob while downloading it.
+    public func lockFile(_ repo: RepoID, etag: String) -> URL {
+        root.appendingPathComponent(".locks").appendingPathComponent(repo.cacheFolderName).appendingPathComponent(etag + ".lock")
+    }
+
+    /// An exclusive flock(2) on the blob's lock file (waits for another holder, Python's filelock included).
+    public final class BlobLock: @unchecked Sendable {
+        private var fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        public func unlock() {
+            guard fd >= 0 else { return }
+            _ = flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
+        deinit { unlock() }
+    }
+
+    public func lockBlob(_ repo: RepoID, etag: String) throws -> BlobLock {
+        let url = lockFile(repo, etag: etag)
+        try createFolder(url.deletingLastPathComponent())
+        let fd = open(url.path, O_RDWR | O_CREAT, 0o664)
+        guard fd >= 0 else { throw HubError.io(path: url.path, "cannot open lock file: \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw HubError.io(path: url.path, "cannot lock: \(e)")
+        }
+        return BlobLock(fd: fd)
     }
 
     // MARK: listing and removal

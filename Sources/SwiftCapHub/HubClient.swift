@@ -352,9 +352,14 @@ public final class HubClient: @unchecked Sendable {
     }
 
     /// Verifies a finished blob: size always, sha256 for LFS files. Returns the actual digest/size text on mismatch.
-    private func verify(_ url: URL, expectedSize: Int64?, sha256: String?) throws -> (ok: Bool, expected: String, actual: String) {
+    private func verify(_ url: URL, expectedSize: Int64?, sha256: String?, gitBlobID: String? = nil) throws -> (ok: Bool, expected: String, actual: String) {
         let size = fileSize(url) ?? -1
         if let expectedSize, size != expectedSize { return (false, "\(expectedSize) bytes", "\(size) bytes") }
+        if sha256 == nil, let gitBlobID, RepoID.isCommitHash(gitBlobID) {
+            let actual: String
+            do { actual = try SHA1.gitBlobID(fileAt: url) } catch { throw HubError.io(path: url.path, "cannot read: \(error.localizedDescription)") }
+            if actual != gitBlobID.lowercased() { return (false, "git blob \(gitBlobID)", "git blob \(actual)") }
+        }
         if let sha256 {
             let actual: String
             do { actual = try SHA256.hex(fileAt: url) } catch { throw HubError.io(path: url.path, "cannot read: \(error.localizedDescription)") }
@@ -377,9 +382,14 @@ public final class HubClient: @unchecked Sendable {
         let expectedSize = meta.size ?? file.size
         let blob = cache.blob(repo, etag: meta.etag)
         let display = "\(repo.id)/\(file.path)"
+        // The lock huggingface_hub takes for the same blob (filelock = flock on .locks/models--ORG--NAME/<etag>.lock),
+        // so a Python download and a SwiftCap download of one file never write it at the same time.
+        let lock = try cache.lockBlob(repo, etag: meta.etag)
+        defer { lock.unlock() }
 
         if FileManager.default.fileExists(atPath: blob.path) {
-            let check = try verify(blob, expectedSize: expectedSize, sha256: verifyCachedBlobs ? sha : nil)
+            let check = try verify(blob, expectedSize: expectedSize, sha256: verifyCachedBlobs ? sha : nil,
+                                   gitBlobID: verifyCachedBlobs ? file.blobID : nil)
             if check.ok {
                 try cache.linkSnapshotFile(repo, commit: commit, file: file.path, etag: meta.etag)
                 state.lock.lock(); state.done += file.size; state.filesDone += 1; state.reused += 1; state.lock.unlock()
@@ -395,7 +405,7 @@ public final class HubClient: @unchecked Sendable {
         var wholeTries = 0
         while true {
             try download(repo, meta: meta, file: file.path, to: part, expectedSize: expectedSize, state: state)
-            let check = try verify(part, expectedSize: expectedSize, sha256: sha)
+            let check = try verify(part, expectedSize: expectedSize, sha256: sha, gitBlobID: file.blobID)
             if check.ok { break }
             try? FileManager.default.removeItem(at: part)
             state.add(done: -expectedSize, transferred: 0)

@@ -31,12 +31,15 @@ func runProcess(_ exe: URL, _ args: [String], env: [String: String] = [:], cwd: 
     p.standardOutput = out
     p.standardError = err
     try p.run()
-    var errData = Data()
-    let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
+    let done = DispatchSemaphore(value: 0)
+    let t = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); done.signal() }
     t.start()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    while t.isExecuting || !t.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+    done.wait()
+    let errData = errBox.data
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 

@@ -125,6 +125,37 @@ final class HubClientTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: first.snapshot.appendingPathComponent("model.safetensors")), modelBytes)
     }
 
+    func testCorruptedSmallFileIsCheckedByGitBlobID() throws {
+        let r = try client().pull(blip, include: ["vocab.txt"])
+        let link = r.snapshot.appendingPathComponent("vocab.txt")
+        let blob = link.resolvingSymlinksInPath()
+        var bytes = try Data(contentsOf: blob)
+        let good = bytes
+        bytes[0] = bytes[0] == 0x41 ? 0x42 : 0x41
+        try bytes.write(to: blob)
+        let again = try client().pull(blip, include: ["vocab.txt"])
+        XCTAssertEqual(again.repairedFiles, ["vocab.txt"])
+        XCTAssertEqual(try Data(contentsOf: link), good)
+    }
+
+    /// huggingface_hub's lock on a blob (flock on .locks/models--ORG--NAME/<etag>.lock) makes SwiftCap wait.
+    func testWaitsForPythonsBlobLock() throws {
+        let lock = HubCache(root: cacheDir).lockFile(blip, etag: modelSHA)
+        try FileManager.default.createDirectory(at: lock.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let holder = Process()
+        holder.executableURL = testPython()
+        holder.arguments = ["-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(1.5)", lock.path]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        XCTAssertTrue(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("held"))
+        let start = Date()
+        let r = try client().pull(blip, include: ["model.safetensors"])
+        XCTAssertGreaterThan(Date().timeIntervalSince(start), 1.0, "did not wait for the lock")
+        XCTAssertEqual(try Data(contentsOf: r.snapshot.appendingPathComponent("model.safetensors")), modelBytes)
+    }
+
     func testCorruptDownloadIsRejectedAndNothingKept() throws {
         try hub.inject([["match": "^/_lfs/", "method": "GET", "corrupt": true, "times": 2]])
         XCTAssertThrowsError(try client().pull(blip, include: ["model.safetensors"])) { e in

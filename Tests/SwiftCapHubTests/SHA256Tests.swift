@@ -43,4 +43,20 @@ final class SHA256Tests: XCTestCase {
             XCTAssertEqual(try SHA256.hex(fileAt: f), expected[301 + k], f.lastPathComponent)
         }
     }
+
+    /// Git blob ids (what the hub lists as `oid` for small files) against Python's hashlib.sha1.
+    func testGitBlobIDAgainstPython() throws {
+        let files = ["blip-tiny/vocab.txt", "blip-tiny/config.json", "smallcap-tiny/config.json", "clipcap-mlp/model.pt"]
+            .map { repoRoot.appendingPathComponent("fixtures/captioners/" + $0) }
+        let r = try runProcess(testPython(), ["-c", """
+        import hashlib, sys
+        for f in sys.argv[1:]:
+            d = open(f, 'rb').read(); print(hashlib.sha1(b'blob %d\\0' % len(d) + d).hexdigest())
+        """] + files.map(\.path))
+        try requireInput(r.status == 0, "python3 for hashlib: \(r.stderr)")
+        XCTAssertEqual(try files.map { try SHA1.gitBlobID(fileAt: $0) }, r.stdout.split(separator: "\n").map(String.init))
+        var s = SHA1()
+        s.update(Data("abc".utf8))
+        XCTAssertEqual(s.finalizeHex(), "a9993e364706816aba3e25717850c26c9cd0d89d")
+    }
 }
