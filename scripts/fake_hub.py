@@ -17,7 +17,8 @@ REV is "main" or the repository's commit (a sha1 of its file list). Files with a
 
 Test controls (never part of the real hub):
   POST /_control {"rules": [{"match": REGEX on the path, "method": "GET"|"HEAD"|null, "times": N,
-                   "status": CODE, "headers": {...}} | {..., "drop_after": BYTES} | {..., "corrupt": true}],
+                   "status": CODE, "headers": {...}} | {..., "drop_after": BYTES} | {..., "corrupt": true}
+                   | {..., "stall_after": BYTES, "stall_seconds": S}],
                   "page_size": N}
   POST /_reset   clears rules and the log (and rescans --root)
   GET  /_log     [{"method", "path", "range", "auth": bool (an Authorization header came), "host"}]
@@ -32,6 +33,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit, parse_qs
 
@@ -259,6 +261,21 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers = dict(headers, **{"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
         part = data[start:]
+        if rule and "stall_after" in rule and not head:
+            n = int(rule["stall_after"])
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(part)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(part[:n])
+            self.wfile.flush()
+            time.sleep(float(rule.get("stall_seconds", 30)))
+            try:
+                self.wfile.write(part[n:])
+            except OSError:
+                pass
+            return
         if rule and "drop_after" in rule and not head:
             n = int(rule["drop_after"])
             self.send_response(status)

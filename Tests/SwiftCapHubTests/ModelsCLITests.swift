@@ -93,4 +93,39 @@ final class ModelsCLITests: XCTestCase {
         XCTAssertEqual(nf.status, 1)
         XCTAssertTrue(nf.stderr.contains("not found"), nf.stderr)
     }
+
+    /// `swiftcap models pull` killed (SIGKILL) in the middle of a file: the bytes so far stay in
+    /// `blobs/<sha256>.incomplete`, nothing has the final name, and the next pull resumes with Range and verifies.
+    func testPullKilledMidFileResumes() throws {
+        let sha = SHA256.hex(try Data(contentsOf: blipFixture.appendingPathComponent("model.safetensors")))
+        try hub.inject([["match": "^/_lfs/", "method": "GET", "stall_after": 60_000, "stall_seconds": 30, "times": 1]])
+        let p = Process()
+        p.executableURL = try binary()
+        p.arguments = ["models", "pull", "Salesforce/blip-image-captioning-base"]
+        var env = ProcessInfo.processInfo.environment
+        env["HF_HUB_CACHE"] = cacheDir.path
+        env["HF_ENDPOINT"] = hub.endpoint.absoluteString
+        env["HF_TOKEN"] = ""
+        env["HF_HOME"] = work.path
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let blobs = cacheDir.appendingPathComponent("models--Salesforce--blip-image-captioning-base/blobs")
+        let part = blobs.appendingPathComponent(sha + ".incomplete")
+        let deadline = Date().addingTimeInterval(20)
+        func partSize() -> Int { ((try? FileManager.default.attributesOfItem(atPath: part.path))?[.size] as? NSNumber)?.intValue ?? 0 }
+        while partSize() < 60_000, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(partSize(), 60_000)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: blobs.appendingPathComponent(sha).path), "no blob under its final name")
+
+        let again = try swiftcap(["models", "pull", "Salesforce/blip-image-captioning-base"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: part.path))
+        XCTAssertEqual(try SHA256.hex(fileAt: blobs.appendingPathComponent(sha)), sha)
+        let ranges = try hub.log().filter { $0.method == "GET" && $0.path.hasPrefix("/_lfs/") }.map(\.range)
+        XCTAssertEqual(ranges, [nil, "bytes=60000-"])
+    }
 }
