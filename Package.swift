@@ -56,7 +56,7 @@ let package = Package(
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
         .target(name: "SwiftCap",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
-                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),
+                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining", "SwiftCapHub"]),
         .executableTarget(name: "swiftcap",
                           dependencies: ["SwiftCap", "SwiftCapHub", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                          "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines",
