@@ -256,7 +256,16 @@ public final class HubClient: @unchecked Sendable {
             throw HubError.protocolError(url: display(r.url), "no ETag or X-Linked-Etag header")
         }
         let size = (r.header("X-Linked-Size") ?? (r.isRedirect ? nil : r.header("Content-Length"))).flatMap(Int64.init)
-        return FileMetadata(etag: HubClient.normalizeETag(raw), size: size, commit: r.header("X-Repo-Commit"), location: location)
+        let etag = HubClient.normalizeETag(raw)
+        // The ETag names a file in blobs/: only a plain name (hex digests in practice) is accepted.
+        guard !etag.isEmpty, etag.count <= 128, !etag.hasPrefix("."),
+              etag.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "-" || $0 == "_" || $0 == "." }) else {
+            throw HubError.protocolError(url: display(r.url), "ETag '\(etag.prefix(80))' is not a plain blob name")
+        }
+        if let c = r.header("X-Repo-Commit"), !RepoID.isCommitHash(c) {
+            throw HubError.protocolError(url: display(r.url), "X-Repo-Commit '\(c.prefix(80))' is not a commit hash")
+        }
+        return FileMetadata(etag: etag, size: size, commit: r.header("X-Repo-Commit"), location: location)
     }
 
     /// `W/"abc"` → `abc`, as huggingface_hub stores blob names.

@@ -24,6 +24,9 @@ func runProcess(_ exe: URL, _ args: [String], env: [String: String] = [:], cwd: 
     p.executableURL = exe
     p.arguments = args
     var e = ProcessInfo.processInfo.environment
+    // The fake hub is local: never through a proxy a CI machine may set for package registries.
+    e["NO_PROXY"] = "127.0.0.1,localhost"
+    e["no_proxy"] = "127.0.0.1,localhost"
     for (k, v) in env { e[k] = v }
     p.environment = e
     if let cwd { p.currentDirectoryURL = cwd }

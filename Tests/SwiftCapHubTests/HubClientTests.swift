@@ -212,6 +212,15 @@ final class HubClientTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: cacheDir.appendingPathComponent("models--nobody--nothing").path))
     }
 
+    /// A hostile or broken server cannot make SwiftCap write outside blobs/ through the ETag.
+    func testETagThatIsNotABlobNameIsRefused() throws {
+        try hub.inject([["match": "/resolve/", "method": "HEAD", "status": 200, "headers": ["ETag": "\"../../../evil\"", "X-Repo-Commit": String(repeating: "a", count: 40)], "times": 1]])
+        XCTAssertThrowsError(try client().fileMetadata(blip, revision: "main", file: "config.json")) { e in
+            guard case let HubError.protocolError(_, what) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(what.contains("not a plain blob name"), what)
+        }
+    }
+
     func testRateLimitReportsRetryAfterOrWaitsIt() throws {
         try hub.inject([["match": "/revision/", "status": 429, "headers": ["Retry-After": "120"], "times": 1]])
         let c = client(retries: 3)
