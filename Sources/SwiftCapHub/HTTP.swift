@@ -47,7 +47,8 @@ private final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @uncheck
         if let sink, let r = response, (200..<300).contains(r.statusCode) {
             do { try sink(r.statusCode, data); streamed += Int64(data.count) }
             catch { sinkError = error; dataTask.cancel() }
-        } else if body.count < 1 << 20 {
+        } else if body.count < (sink == nil ? 256 << 20 : 1 << 20) {
+            // JSON answers (no sink) are kept whole up to 256 MiB; error bodies of downloads up to 1 MiB.
             body.append(data)
         }
     }
