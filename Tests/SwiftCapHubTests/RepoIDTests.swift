@@ -54,4 +54,13 @@ final class RepoIDTests: XCTestCase {
         XCTAssertEqual(e.cacheDirectory.path, "/x/cache")
         XCTAssertEqual(e.token, "hf_env")
     }
+
+    /// `--include` follows huggingface_hub's allow_patterns (fnmatch; '*' crosses '/'; "dir/" = everything below).
+    func testIncludePatterns() {
+        XCTAssertTrue(HubClient.matches("config.json", patterns: []))
+        XCTAssertTrue(HubClient.matches("sub/a.json", patterns: ["*.json"]))
+        XCTAssertTrue(HubClient.matches("onnx/model.onnx", patterns: ["onnx/"]))
+        XCTAssertTrue(HubClient.matches("model-00001-of-00002.safetensors", patterns: ["model-0000[0-9]-*"]))
+        XCTAssertFalse(HubClient.matches("model.safetensors", patterns: ["*.bin", "*.json"]))
+    }
 }
