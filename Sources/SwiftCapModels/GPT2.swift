@@ -299,32 +299,11 @@ public struct GPT2: Sendable {
     }
 }
 
-extension GPT2: CausalDecoder {
-    public typealias State = KVCache
-
+extension GPT2: CachedTokenDecoder {
     public var vocabularySize: Int { config.vocabSize }
-
-    /// Feeds one token per row after the cached positions: -> logits [rows, vocab].
-    public func nextLogits(tokens: [Int], state: inout KVCache, device: Device) throws -> Tensor {
-        let hidden = try hiddenStates(ids: tokens.map { [$0] }, cache: &state, device: device)
-        return try lastLogits(hidden, device: device)
-    }
-
-    public func reorderState(_ state: inout KVCache, rows: [Int], device: Device) throws {
-        try state.reorder(batch: rows, device: device)
-    }
 }
 
 extension GPT2 {
-    /// Continues equally long (or left-padded, see `hiddenStates`) rows of prompt ids:
-    /// runs the prompt, then `Generator.generate`. Returns each row's new tokens.
-    public func generate(ids: [[Int]], leftPadding: [Int]? = nil, config: GenerationConfig, device: Device) throws -> [[Int]] {
-        var cache = makeCache()
-        let hidden = try hiddenStates(ids: ids, cache: &cache, leftPadding: leftPadding, device: device)
-        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: ids,
-                                      config: config, device: device)
-    }
-
     /// Continues a prefix of input embeddings [batch, prefix, d] (ClipCap-style), optionally
     /// followed by the same prompt ids for every row. Returns each row's new tokens.
     public func generate(prefix: Tensor, promptIds: [Int] = [], config: GenerationConfig, device: Device) throws -> [[Int]] {

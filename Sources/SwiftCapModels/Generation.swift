@@ -13,6 +13,36 @@ public protocol CausalDecoder {
     func reorderState(_ state: inout State, rows: [Int], device: Device) throws
 }
 
+/// A decoder-only language model over token ids with a `KVCache` (GPT-2, Llama). Its `CausalDecoder`
+/// steps and its prompt-continuing `generate` are written once, in the extension below.
+public protocol CachedTokenDecoder: CausalDecoder where State == KVCache {
+    func makeCache() -> KVCache
+    /// Final hidden states of `ids` (rows of equal length; `leftPadding[r]` leading pad positions where the
+    /// model supports it) after the cached positions, appending their keys/values: -> [rows, seq, d].
+    func hiddenStates(ids: [[Int]], cache: inout KVCache, leftPadding: [Int]?, device: Device) throws -> Tensor
+    /// Logits of the last position of each row: hidden [rows, seq, d] -> [rows, vocab].
+    func lastLogits(_ hidden: Tensor, device: Device) throws -> Tensor
+}
+
+extension CachedTokenDecoder {
+    /// Feeds one token per row after the cached positions: -> logits [rows, vocab].
+    public func nextLogits(tokens: [Int], state: inout KVCache, device: Device) throws -> Tensor {
+        try lastLogits(hiddenStates(ids: tokens.map { [$0] }, cache: &state, leftPadding: nil, device: device), device: device)
+    }
+
+    public func reorderState(_ state: inout KVCache, rows: [Int], device: Device) throws {
+        try state.reorder(batch: rows, device: device)
+    }
+
+    /// Runs the prompt rows, then greedy/sampled/beam decoding with `Generator`. Returns each row's new tokens.
+    public func generate(ids: [[Int]], leftPadding: [Int]? = nil, config: GenerationConfig, device: Device) throws -> [[Int]] {
+        var cache = makeCache()
+        let hidden = try hiddenStates(ids: ids, cache: &cache, leftPadding: leftPadding, device: device)
+        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: ids,
+                                      config: config, device: device)
+    }
+}
+
 /// When beam search stops, as transformers' `early_stopping`.
 public enum EarlyStopping: Sendable, Equatable {
     /// `early_stopping=False`: stop when the best running beam, scored at its current length, cannot

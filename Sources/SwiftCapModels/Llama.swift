@@ -194,7 +194,11 @@ public struct Llama: Sendable {
 
     /// Runs the decoder on token ids (equally long rows) after the positions in `cache`, appending
     /// their keys/values. ids: [batch][seq] -> final hidden states (after `output_norm`) [batch, seq, d].
-    public func hiddenStates(ids: [[Int]], cache: inout KVCache, device: Device) throws -> Tensor {
+    /// Left padding is not supported (the chat prompts are one row).
+    public func hiddenStates(ids: [[Int]], cache: inout KVCache, leftPadding: [Int]? = nil, device: Device) throws -> Tensor {
+        if let leftPadding, leftPadding.contains(where: { $0 != 0 }) {
+            throw LlamaError.invalidInput("left-padded rows are not supported; pass equally long rows")
+        }
         guard let seq = ids.first?.count, seq > 0, ids.allSatisfy({ $0.count == seq }) else {
             throw LlamaError.invalidInput("token rows must be non-empty and equally long, got lengths \(ids.map(\.count))")
         }
@@ -245,28 +249,8 @@ public struct Llama: Sendable {
         let last = try hidden.narrowed(dim: 1, start: hidden.shape[1] - 1, length: 1)
         return try logits(last, device: device).reshaped([hidden.shape[0], config.vocabSize])
     }
-
-    /// Runs the prompt rows then greedy/sampled/beam decoding with `Generator`. Returns each row's new tokens.
-    public func generate(ids: [[Int]], config gen: GenerationConfig, device: Device) throws -> [[Int]] {
-        var cache = makeCache()
-        let hidden = try hiddenStates(ids: ids, cache: &cache, device: device)
-        return try Generator.generate(self, state: cache, firstLogits: lastLogits(hidden, device: device), prompts: ids,
-                                      config: gen, device: device)
-    }
 }
 
-extension Llama: CausalDecoder {
-    public typealias State = KVCache
-
+extension Llama: CachedTokenDecoder {
     public var vocabularySize: Int { config.vocabSize }
-
-    /// Feeds one token per row after the cached positions: -> logits [rows, vocab].
-    public func nextLogits(tokens: [Int], state: inout KVCache, device: Device) throws -> Tensor {
-        let hidden = try hiddenStates(ids: tokens.map { [$0] }, cache: &state, device: device)
-        return try lastLogits(hidden, device: device)
-    }
-
-    public func reorderState(_ state: inout KVCache, rows: [Int], device: Device) throws {
-        try state.reorder(batch: rows, device: device)
-    }
 }

@@ -9,7 +9,7 @@ struct BatchOptions: ParsableArguments {
     @Flag(help: "With --out: caption everything again (the old output is kept as FILE.bak).") var force = false
     @Option(help: "With --out: only shard K of N (K from 0), by a hash of the path. Default from JOB_COMPLETION_INDEX/JOB_COMPLETIONS (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (Slurm array).")
     var shard: String?
-    @Option(help: "With --out: captioning workers sharing one loaded model (default: min(cores, 2)); --threads are split between them.")
+    @Option(help: "With --out: captioning workers sharing one loaded model (default: one per thread, at most 8); --threads are split between them.")
     var workers: Int?
     @Option(help: "With --out: decoded photos held ahead of the workers.") var prefetch = 4
     @Option(help: "With --out: write an XMP sidecar per photo (xmp), merged into an existing one.") var sidecar: SidecarKind?
@@ -50,7 +50,7 @@ func runBatchJob(_ b: BatchOptions, out: String, photos: [String], captioner: De
     if journal.repairedBytes > 0 {
         printError("\(out): cut a torn last line (\(journal.repairedBytes) bytes, from an interrupted run); that photo is captioned again")
     }
-    let workers = b.workers ?? min(2, threads)
+    let workers = b.workers ?? min(8, threads)
     let embed: (@Sendable (String, Device) throws -> [Float])? = (b.noEmbeddings ? nil : embedder).map { e in { try e.embed($0, device: $1) } }
     let batch = DefaultBatchCaptioner(captioner: captioner, workers: workers, threads: threads, embed: embed)
     let sidecarWriter: ((String, BatchRecord) throws -> Void)? = b.sidecar == nil ? nil : { [naming = b.sidecarName] path, record in
@@ -59,7 +59,7 @@ func runBatchJob(_ b: BatchOptions, out: String, photos: [String], captioner: De
         try XMPSidecar.write(XMPFields(description: caption, altText: caption, keywords: record.keywords), to: naming.sidecarURL(for: photo))
     }
     let reporter = ProgressReporter(style: b.progress, label: shard.map { "shard \($0)" } ?? "caption")
-    let runner = BatchRunner(workers: workers, prefetch: b.prefetch, shard: shard)
+    let runner = BatchRunner(workers: workers, prefetch: max(b.prefetch, workers), readers: max(1, workers / 4), shard: shard)
     let summary = try runner.run(photos: photos, captioner: batch, journal: journal, sidecar: sidecarWriter, progress: reporter.update)
     reporter.finish()
     printError(String(format: "%@: %d photos listed%@, %d already done, %d captioned, %d failed, %.1f s (%.2f photos/s) -> %@",

@@ -64,6 +64,10 @@ final class LlamaTests: XCTestCase {
         XCTAssertThrowsError(try model.hiddenStates(ids: [Array(repeating: 1, count: 129)], cache: &cache, device: device)) { e in
             XCTAssertTrue("\(e)".contains("context length"), "\(e)")
         }
+        // The shared `generate` passes left padding through; Llama refuses it rather than ignoring it.
+        XCTAssertThrowsError(try model.generate(ids: [[1, 2], [0, 3]], leftPadding: [0, 1], config: GenerationConfig(), device: device)) { e in
+            XCTAssertTrue("\(e)".contains("left-padded"), "\(e)")
+        }
     }
 
     func testRejectsNonLlamaGGUF() throws {

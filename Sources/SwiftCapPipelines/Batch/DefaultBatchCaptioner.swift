@@ -10,6 +10,7 @@ public struct DefaultBatchCaptioner: BatchPhotoCaptioner {
     /// Embeds a caption (e.g. all-MiniLM-L6-v2); nil runs the job without embeddings.
     public let embed: (@Sendable (String, Device) throws -> [Float])?
     public var maxKeywords = 12
+    private let readerDevice = Device(threads: 1)
 
     /// `threads` are split over `workers` (at least one each).
     public init(captioner: DefaultCaptioner, workers: Int, threads: Int,
@@ -20,8 +21,12 @@ public struct DefaultBatchCaptioner: BatchPhotoCaptioner {
         self.embed = embed
     }
 
+    /// Reader stage: decode, and for the learned decoders also bring the photo to the training scale
+    /// (≤ 352 px, the first step of their analysis), so that work overlaps inference too.
     public func load(_ path: String) throws -> RGBImage {
-        try captioner.imageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+        let image = try captioner.imageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+        guard captioner.concepts != nil || captioner.neighboursOnly else { return image }
+        return try PhotoFeatures.atTrainingScale(image, device: readerDevice)
     }
 
     public func caption(_ image: RGBImage, worker: Int) throws -> BatchCaption {
