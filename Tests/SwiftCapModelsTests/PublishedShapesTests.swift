@@ -178,6 +178,37 @@ final class PublishedShapesTests: XCTestCase {
         }
     }
 
+    /// SmallCap7M at its published sizes. Its own config.json was not found in public sources, so the model is
+    /// assembled from the two published configs it is built on (CLIP ViT-B/32 encoder, GPT-2 base decoder) at
+    /// SmallCap7M's cross-attention reduction 4; the names/shapes come from the same assembly in transformers
+    /// (smallcap7m-assembled/shapes.json). The published pytorch_model.bin was saved by a transformers that still
+    /// stored GPT-2's `attn.bias` / `attn.masked_bias` buffers: added here by hand, and they must be ignored.
+    func testSmallCap7MAssembledFromPublishedConfigs() throws {
+        let clip = try CLIPConfig.load(from: Self.config("openai--clip-vit-base-patch32"))
+        let gpt2 = try GPT2Config.load(from: Self.config("openai-community--gpt2"))
+        let config = SmallCapConfig(vision: clip.vision, decoder: gpt2, crossAttentionReduceFactor: 4)
+        try config.validate(file: "assembled")
+        // The published configs give what SwiftCap's built-in SmallCap7M sizes say.
+        let builtIn = SmallCapConfig.published(reduceFactor: 4)
+        XCTAssertEqual(config.vision, builtIn.vision)
+        XCTAssertEqual([gpt2.vocabSize, gpt2.nPositions, gpt2.nEmbd, gpt2.nLayer, gpt2.nHead, gpt2.innerDim],
+                       [builtIn.decoder.vocabSize, builtIn.decoder.nPositions, builtIn.decoder.nEmbd, builtIn.decoder.nLayer,
+                        builtIn.decoder.nHead, builtIn.decoder.innerDim])
+        XCTAssertEqual([config.crossWidth, config.encoderHiddenSize], [192, 768])
+        let p = try Self.published("smallcap7m-assembled")
+        var names = p.all
+        for i in 0..<gpt2.nLayer {
+            names["decoder.transformer.h.\(i).attn.bias"] = [1, 1, gpt2.nPositions, gpt2.nPositions]
+            names["decoder.transformer.h.\(i).attn.masked_bias"] = []
+        }
+        let device = Device(threads: 1)
+        try check("SmallCap7M (assembled)", names: names, parameters: p.parameters, ignorable: [],
+                  tied: ["decoder.lm_head.weight": "decoder.transformer.wte.weight"],
+                  buffers: Set(names.keys.filter { p.buffers[$0] != nil || $0.hasSuffix(".attn.bias") || $0.hasSuffix(".attn.masked_bias") })) { w in
+            _ = try SmallCap(config: config, weights: w, device: device)
+        }
+    }
+
     /// ClipCap's .pt files carry no config: GPT-2's heads and the prefix length are read off the tensors.
     func testClipCapInfersHeadsAndPrefixAtPublishedSizes() throws {
         let device = Device(threads: 1)
