@@ -35,6 +35,8 @@ struct Caption: ParsableCommand {
     @Option(help: "With --arch smallcap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
     @Option(help: "With --arch clipcap / a ClipCap --model: GPT-2 attention heads (default: inferred from the tensors, width / 64).")
     var gptHeads: Int?
+    @Flag(help: "With --arch / --model: refuse a checkpoint holding learned tensors the model does not load (constant buffers such as position_ids and GPT-2's attn.bias are allowed).")
+    var strict = false
 
     /// `--model ORG/NAME[@REV]` names a hub repository (not a file, and not the generative decoder's weights).
     var hubModel: String? {
@@ -66,6 +68,7 @@ struct Caption: ParsableCommand {
             options.retrievedCaptions = retrieved
             options.threads = compute.threads
             options.gptHeads = gptHeads
+            options.strict = strict
             let hub = try resolveHubCaptioner(hubModel, arch: arch, options: options)
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: hub.arch, weights: hub.weights, images: photos.map { URL(fileURLWithPath: $0) }, options: hub.options)
@@ -78,6 +81,7 @@ struct Caption: ParsableCommand {
             options.retrievedCaptions = retrieved
             options.threads = compute.threads
             options.gptHeads = gptHeads
+            options.strict = strict
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
                                       images: photos.map { URL(fileURLWithPath: $0) }, options: options)

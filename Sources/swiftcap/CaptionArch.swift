@@ -20,6 +20,40 @@ struct PublishedCaptionerOptions {
     var tokenizerDirectory: URL? = nil
     /// ClipCap: GPT-2 attention heads (default: inferred, width / 64; the .pt files carry no config).
     var gptHeads: Int? = nil
+    /// Refuse a checkpoint holding learned tensors the model did not load (`--strict`).
+    var strict = false
+}
+
+/// The weights file of a Hugging Face model folder: model.safetensors, else pytorch_model.bin.
+private func modelWeightsFile(in dir: URL) throws -> URL {
+    let st = dir.appendingPathComponent("model.safetensors"), bin = dir.appendingPathComponent("pytorch_model.bin")
+    if FileManager.default.fileExists(atPath: st.path) { return st }
+    guard FileManager.default.fileExists(atPath: bin.path) else {
+        throw CaptionerError.config(file: dir.path, "neither model.safetensors nor pytorch_model.bin is present")
+    }
+    return bin
+}
+
+/// Checkpoint names that carry no learned values: constants the model recomputes (transformers' `position_ids`,
+/// GPT-2's causal mask `attn.bias` and fill value `attn.masked_bias`, which older transformers saved, also for
+/// SmallCap's cross-attention).
+private let constantBufferPattern = #"(^|\.)position_ids$|(^|\.)h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$"#
+
+/// Names transformers saves twice for one tied tensor, as (alias, the name SwiftCap loads).
+private let tiedAliases = [("text_decoder.cls.predictions.decoder.bias", "text_decoder.cls.predictions.bias"),
+                           ("text_decoder.cls.predictions.decoder.weight", "text_decoder.bert.embeddings.word_embeddings.weight")]
+
+/// `--strict`: every tensor of the checkpoint was loaded, except constant buffers and tied aliases.
+func requireAllLoaded(_ r: RecordingTensorSource) throws {
+    let loaded = r.loadedNames
+    let unused = r.unusedNames.filter { name in
+        name.range(of: constantBufferPattern, options: .regularExpression) == nil
+            && !tiedAliases.contains { $0.0 == name && loaded.contains($0.1) }
+    }
+    guard unused.isEmpty else {
+        let shown = unused.prefix(8).joined(separator: ", ") + (unused.count > 8 ? ", …" : "")
+        throw CaptionerError.layout("--strict: \(unused.count) tensor(s) of \(r.sourceDescription) were not loaded by the model: \(shown)")
+    }
 }
 
 /// A required file, or a clear error naming it and what it is for.
@@ -77,7 +111,9 @@ final class PublishedCaptioner: Captioner {
         switch arch {
         case .clipcap:
             // The checkpoint first: its sizes (and --gpt-heads) are checked before CLIP is looked for.
-            let model = try ClipCap(checkpoint: clipCapCheckpoint(in: weights), gptHeads: options.gptHeads, device: device)
+            let recorder = RecordingTensorSource(try Checkpoint.open(clipCapCheckpoint(in: weights)))
+            let model = try ClipCap(weights: Weights(recorder), gptHeads: options.gptHeads, device: device)
+            if options.strict { try requireAllLoaded(recorder) }
             let clipDir = options.clipDirectory ?? weights.appendingPathComponent("clip")
             _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
             let clip = try CLIP(directory: clipDir, device: device)
@@ -96,7 +132,10 @@ final class PublishedCaptioner: Captioner {
                 return try tok.decode(ids.filter { $0 != 50256 }).trimmingCharacters(in: .whitespacesAndNewlines)
             }
         case .smallcap:
-            let model = try SmallCap(directory: weights, device: device)
+            let modelConfig = try SmallCapConfig.load(from: weights.appendingPathComponent("config.json"))
+            let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
+            let model = try SmallCap(config: modelConfig, weights: Weights(recorder), device: device)
+            if options.strict { try requireAllLoaded(recorder) }
             let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
             let text = options.retrievedCaptions.isEmpty ? "This image shows "
                 : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
@@ -115,7 +154,10 @@ final class PublishedCaptioner: Captioner {
                 return caption.trimmingCharacters(in: .whitespacesAndNewlines)
             }
         case .blip:
-            let model = try BLIP(directory: weights)
+            let modelConfig = try BLIPConfig.load(from: weights.appendingPathComponent("config.json"))
+            let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
+            let model = try BLIP(config: modelConfig, weights: Weights(recorder))
+            if options.strict { try requireAllLoaded(recorder) }
             let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
             let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
             let recipe = try checkpointRecipe(in: weights, base: .blip, imageSize: model.config.vision.imageSize)

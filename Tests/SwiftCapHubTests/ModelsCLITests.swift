@@ -199,4 +199,35 @@ final class ModelsCLITests: XCTestCase {
         XCTAssertNotEqual(zero.status, 0)
         XCTAssertTrue(zero.stderr.contains("--gpt-heads must be at least 1"), zero.stderr)
     }
+
+    /// `caption --strict`: the tiny BLIP loads every tensor it holds and passes; the same checkpoint with one
+    /// extra learned tensor (written here into the safetensors file) is refused, naming the tensor.
+    func testCaptionStrictRefusesUnloadedTensors() throws {
+        let ok = try swiftcap(["caption", "--arch", "blip", "--weights", blipFixture.path, "--strict", "--max-tokens", "3", photo.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.hasPrefix(photo.path + "\ta picture of "), ok.stdout)
+
+        let dir = work.appendingPathComponent("blip-extra")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "vocab.txt"] {
+            try FileManager.default.copyItem(at: blipFixture.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        // safetensors: u64 header length, JSON header, data. Add a 1-element F32 tensor after the data.
+        let bytes = try Data(contentsOf: blipFixture.appendingPathComponent("model.safetensors"))
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
+        let data = bytes.subdata(in: (8 + n)..<bytes.count)
+        header["text_decoder.extra_head.weight"] = ["dtype": "F32", "shape": [1], "data_offsets": [data.count, data.count + 4]]
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data((0..<8).map { UInt8((json.count >> (8 * $0)) & 0xff) })
+        out.append(json); out.append(data); out.append(Data(repeating: 0, count: 4))
+        try out.write(to: dir.appendingPathComponent("model.safetensors"))
+
+        let lax = try swiftcap(["caption", "--arch", "blip", "--weights", dir.path, "--max-tokens", "3", photo.path])
+        XCTAssertEqual(lax.status, 0, lax.stderr)
+        let strict = try swiftcap(["caption", "--arch", "blip", "--weights", dir.path, "--strict", "--max-tokens", "3", photo.path])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.stderr.contains("--strict: 1 tensor(s)") && strict.stderr.contains("text_decoder.extra_head.weight"), strict.stderr)
+    }
 }
