@@ -3,6 +3,7 @@ import Foundation
 import SwiftCapTensor
 import SwiftCapFormats
 import SwiftCapModels
+import SwiftCapImage
 import SwiftCapTestSupport
 
 /// The published captioners at their published sizes: each model is built from the published config committed
@@ -125,6 +126,19 @@ final class PublishedShapesTests: XCTestCase {
            buffers: Set(p.buffers.keys)) { w in
             _ = try BLIP(config: config, weights: w)
         }
+    }
+
+    /// The published BLIP preprocessor_config.json ("size": 384, no crop, CLIP mean/std) gives the BLIP recipe:
+    /// a 384x384 stretch with the CLIP normalisation.
+    func testBLIPPublishedPreprocessorConfig() throws {
+        let url = Self.root.appendingPathComponent("Salesforce--blip-image-captioning-base/preprocessor_config.json")
+        try requireInput(FileManager.default.fileExists(atPath: url.path), url.path)
+        let r = try PreprocessRecipe.huggingFace(preprocessorConfig: Data(contentsOf: url), base: .blip, file: url.path)
+        XCTAssertEqual(r.name, "BlipImageProcessor")
+        XCTAssertEqual(r.geometry, .stretch(width: 384, height: 384))
+        XCTAssertEqual(r.outputShape, [1, 3, 384, 384])
+        XCTAssertEqual(r.filter, PreprocessRecipe.blip.filter)
+        XCTAssertEqual(r.normalization, PreprocessRecipe.blip.normalization)
     }
 
     func testCLIPViTB32FromPublishedConfig() throws {
