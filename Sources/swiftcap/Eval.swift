@@ -48,6 +48,7 @@ struct Eval: ParsableCommand {
         if bootstrapResamples < 1 { throw ValidationError("--bootstrap must be at least 1") }
         if model != nil {
             if images == nil { throw ValidationError("--model captions the photos of --images DIR; give --images") }
+            if captions != nil { throw ValidationError("--model captions --images; with --captions there is nothing to caption (drop one)") }
             if weights != nil { throw ValidationError("--model ORG/NAME fetches the weights; drop --weights") }
             if conceptConfig != nil { throw ValidationError("--concept-config is for the default captioner, not --model") }
             if let arch, CaptionerArch(rawValue: arch) == nil {

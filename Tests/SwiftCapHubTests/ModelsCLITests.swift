@@ -162,6 +162,10 @@ final class ModelsCLITests: XCTestCase {
         let bad = try swiftcap(["eval", "--references", refs.path, "--captions", refs.path, "--model", "Salesforce/blip-image-captioning-base"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--images"), bad.stderr)
+        let both = try swiftcap(["eval", "--references", refs.path, "--captions", refs.path, "--images", images.path,
+                                 "--model", "Salesforce/blip-image-captioning-base"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("nothing to caption"), both.stderr)
     }
 
     /// results.json's per-image rows -> the caption of `name`.
