@@ -33,6 +33,10 @@ struct Caption: ParsableCommand {
     @Option(help: "With --arch: beam width.") var beams = 3
     @Option(help: "With --arch: most new tokens per caption.") var maxTokens = 20
     @Option(help: "With --arch smallcap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
+    @Option(help: "With --arch clipcap / a ClipCap --model: GPT-2 attention heads (default: inferred from the tensors, width / 64).")
+    var gptHeads: Int?
+    @Flag(help: "With --arch / --model: refuse a checkpoint holding learned tensors the model does not load (constant buffers such as position_ids and GPT-2's attn.bias are allowed).")
+    var strict = false
 
     /// `--model ORG/NAME[@REV]` names a hub repository (not a file, and not the generative decoder's weights).
     var hubModel: String? {
@@ -45,8 +49,10 @@ struct Caption: ParsableCommand {
             if weights != nil { throw ValidationError("--model ORG/NAME fetches the weights; drop --weights (or use --arch with --weights for a local folder)") }
             if batch.out != nil { throw ValidationError("--out runs the default captioner; it cannot be combined with --model ORG/NAME yet") }
             guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
+            if let gptHeads, gptHeads < 1 { throw ValidationError("--gpt-heads must be at least 1") }
             return
         }
+        if let gptHeads, gptHeads < 1 { throw ValidationError("--gpt-heads must be at least 1") }
         if arch != nil && weights == nil { throw ValidationError("--arch needs --weights DIR (the downloaded checkpoint folder)") }
         if arch == nil && weights != nil { throw ValidationError("--weights is only used with --arch clipcap|smallcap|blip") }
         if arch != nil && batch.out != nil { throw ValidationError("--out runs the default captioner; it cannot be combined with --arch yet") }
@@ -56,22 +62,16 @@ struct Caption: ParsableCommand {
 
     func run() throws {
         if let hubModel {
-            let repo = try RepoID(parsing: hubModel)
-            let (client, _) = makeHubClient(quiet: true, label: repo.description)
-            let line = ProgressLine(label: repo.description)
-            client.progress = { line.update($0) }
-            let resolved = try PublishedModels.resolve(repo, client: client, architecture: arch.map { PublishedArchitecture(rawValue: $0.rawValue)! })
-            printError("\(repo): \(resolved.architecture.rawValue) (\(resolved.reason))")
             var options = PublishedCaptionerOptions()
             options.beams = beams
             options.maxTokens = maxTokens
             options.retrievedCaptions = retrieved
             options.threads = compute.threads
-            options.clipDirectory = resolved.clip
-            options.tokenizerDirectory = resolved.tokenizer
+            options.gptHeads = gptHeads
+            options.strict = strict
+            let hub = try resolveHubCaptioner(hubModel, arch: arch, options: options)
             let photos = try expandImageInputs(inputs, recursive: recursive)
-            try runPublishedCaptioner(arch: CaptionerArch(rawValue: resolved.architecture.rawValue)!, weights: resolved.weights,
-                                      images: photos.map { URL(fileURLWithPath: $0) }, options: options)
+            try runPublishedCaptioner(arch: hub.arch, weights: hub.weights, images: photos.map { URL(fileURLWithPath: $0) }, options: hub.options)
             return
         }
         if let arch, let weights {
@@ -80,6 +80,8 @@ struct Caption: ParsableCommand {
             options.maxTokens = maxTokens
             options.retrievedCaptions = retrieved
             options.threads = compute.threads
+            options.gptHeads = gptHeads
+            options.strict = strict
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
                                       images: photos.map { URL(fileURLWithPath: $0) }, options: options)

@@ -128,4 +128,110 @@ final class ModelsCLITests: XCTestCase {
         let ranges = try hub.log().filter { $0.method == "GET" && $0.path.hasPrefix("/_lfs/") }.map(\.range)
         XCTAssertEqual(ranges, [nil, "bytes=60000-"])
     }
+
+    /// `swiftcap eval --model ORG/NAME --images DIR`: the hub model captions the folder, the captions are scored;
+    /// then the same offline from the cache (same captions, no request).
+    func testEvalModelCaptionsFolderThenOffline() throws {
+        let images = work.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: photo, to: images.appendingPathComponent("one.jpg"))
+        let refs = work.appendingPathComponent("refs.json")
+        try Data(#"{"one.jpg": ["a picture of a dog", "a dog on the grass"]}"#.utf8).write(to: refs)
+        func eval(_ out: String, offline: Bool) throws -> (ProcessResult, [String: Any]) {
+            let outDir = work.appendingPathComponent(out)
+            let r = try swiftcap(["eval", "--references", refs.path, "--images", images.path, "--model", "Salesforce/blip-image-captioning-base",
+                                  "--max-tokens", "5", "--no-meteor", "--no-report", "--json", "--out", outDir.path], offline: offline)
+            let data = (try? Data(contentsOf: outDir.appendingPathComponent("results.json"))) ?? Data()
+            return (r, ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? [:])
+        }
+        let (first, results) = try eval("out1", offline: false)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("known blip repository"), first.stderr)
+        XCTAssertTrue(first.stdout.contains("CIDEr"), first.stdout)
+        let caption = try XCTUnwrap(captionOf("one.jpg", in: results), "\(results)")
+        XCTAssertTrue(caption.hasPrefix("a picture of "), caption)
+        // The same caption as `caption --model` gives for the photo.
+        let single = try swiftcap(["caption", "--model", "Salesforce/blip-image-captioning-base", "--max-tokens", "5", photo.path], offline: true)
+        XCTAssertEqual(single.stdout, photo.path + "\t" + caption + "\n")
+
+        hub.stop()
+        let (offline, again) = try eval("out2", offline: true)
+        XCTAssertEqual(offline.status, 0, offline.stderr)
+        XCTAssertEqual(captionOf("one.jpg", in: again), caption)
+
+        let bad = try swiftcap(["eval", "--references", refs.path, "--captions", refs.path, "--model", "Salesforce/blip-image-captioning-base"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--images"), bad.stderr)
+        let both = try swiftcap(["eval", "--references", refs.path, "--captions", refs.path, "--images", images.path,
+                                 "--model", "Salesforce/blip-image-captioning-base"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("nothing to caption"), both.stderr)
+    }
+
+    /// results.json's per-image rows -> the caption of `name`.
+    func captionOf(_ name: String, in results: [String: Any]) -> String? {
+        (results["images"] as? [[String: Any]])?.first { $0["file"] as? String == name }?["caption"] as? String
+    }
+
+    /// `swiftcap bench model --model ORG/NAME --image PHOTO` times the real files from the cache.
+    func testBenchModelTimesRealFilesFromCache() throws {
+        let r = try swiftcap(["bench", "model", "--model", "Salesforce/blip-image-captioning-base", "--image", photo.path,
+                              "--runs", "1", "--tokens", "3", "--beams", "1", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("arch: blip") && r.stdout.contains("models--Salesforce--blip-image-captioning-base/snapshots/"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("load (ms)") && r.stdout.contains("\"a picture of "), r.stdout)
+        let noImage = try swiftcap(["bench", "model", "--model", "Salesforce/blip-image-captioning-base"])
+        XCTAssertNotEqual(noImage.status, 0)
+        XCTAssertTrue(noImage.stderr.contains("--image"), noImage.stderr)
+    }
+
+    /// `caption --arch clipcap --gpt-heads N`: ClipCap's .pt carries no config, so the head count can be given;
+    /// the flag reaches the model (5 does not divide the fixture's width 32 and is refused, 4 is accepted and the
+    /// run goes on to look for CLIP).
+    func testCaptionClipCapGPTHeadsFlag() throws {
+        let dir = work.appendingPathComponent("clipcap")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: repoRoot.appendingPathComponent("fixtures/captioners/clipcap-mlp/model.pt"),
+                                         to: dir.appendingPathComponent("model.pt"))
+        let five = try swiftcap(["caption", "--arch", "clipcap", "--weights", dir.path, "--gpt-heads", "5", photo.path])
+        XCTAssertNotEqual(five.status, 0)
+        XCTAssertTrue(five.stderr.contains("not divisible by n_head 5"), five.stderr)
+        let four = try swiftcap(["caption", "--arch", "clipcap", "--weights", dir.path, "--gpt-heads", "4", photo.path])
+        XCTAssertNotEqual(four.status, 0)
+        XCTAssertTrue(four.stderr.contains("CLIP ViT-B/32 weights") && !four.stderr.contains("n_head"), four.stderr)
+        let zero = try swiftcap(["caption", "--arch", "clipcap", "--weights", dir.path, "--gpt-heads", "0", photo.path])
+        XCTAssertNotEqual(zero.status, 0)
+        XCTAssertTrue(zero.stderr.contains("--gpt-heads must be at least 1"), zero.stderr)
+    }
+
+    /// `caption --strict`: the tiny BLIP loads every tensor it holds and passes; the same checkpoint with one
+    /// extra learned tensor (written here into the safetensors file) is refused, naming the tensor.
+    func testCaptionStrictRefusesUnloadedTensors() throws {
+        let ok = try swiftcap(["caption", "--arch", "blip", "--weights", blipFixture.path, "--strict", "--max-tokens", "3", photo.path])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.hasPrefix(photo.path + "\ta picture of "), ok.stdout)
+
+        let dir = work.appendingPathComponent("blip-extra")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "vocab.txt"] {
+            try FileManager.default.copyItem(at: blipFixture.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        // safetensors: u64 header length, JSON header, data. Add a 1-element F32 tensor after the data.
+        let bytes = try Data(contentsOf: blipFixture.appendingPathComponent("model.safetensors"))
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
+        let data = bytes.subdata(in: (8 + n)..<bytes.count)
+        header["text_decoder.extra_head.weight"] = ["dtype": "F32", "shape": [1], "data_offsets": [data.count, data.count + 4]]
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data((0..<8).map { UInt8((json.count >> (8 * $0)) & 0xff) })
+        out.append(json); out.append(data); out.append(Data(repeating: 0, count: 4))
+        try out.write(to: dir.appendingPathComponent("model.safetensors"))
+
+        let lax = try swiftcap(["caption", "--arch", "blip", "--weights", dir.path, "--max-tokens", "3", photo.path])
+        XCTAssertEqual(lax.status, 0, lax.stderr)
+        let strict = try swiftcap(["caption", "--arch", "blip", "--weights", dir.path, "--strict", "--max-tokens", "3", photo.path])
+        XCTAssertNotEqual(strict.status, 0)
+        XCTAssertTrue(strict.stderr.contains("--strict: 1 tensor(s)") && strict.stderr.contains("text_decoder.extra_head.weight"), strict.stderr)
+    }
 }
