@@ -60,28 +60,28 @@ struct Caption: ParsableCommand {
         guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
     }
 
+    /// Settings for a published captioner (--model or --arch), from the flags.
+    func publishedOptions() -> PublishedCaptionerOptions {
+        var options = PublishedCaptionerOptions()
+        options.beams = beams
+        options.maxTokens = maxTokens
+        options.retrievedCaptions = retrieved
+        options.threads = compute.threads
+        options.gptHeads = gptHeads
+        options.strict = strict
+        return options
+    }
+
     func run() throws {
         if let hubModel {
-            var options = PublishedCaptionerOptions()
-            options.beams = beams
-            options.maxTokens = maxTokens
-            options.retrievedCaptions = retrieved
-            options.threads = compute.threads
-            options.gptHeads = gptHeads
-            options.strict = strict
+            let options = publishedOptions()
             let hub = try resolveHubCaptioner(hubModel, arch: arch, options: options)
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: hub.arch, weights: hub.weights, images: photos.map { URL(fileURLWithPath: $0) }, options: hub.options)
             return
         }
         if let arch, let weights {
-            var options = PublishedCaptionerOptions()
-            options.beams = beams
-            options.maxTokens = maxTokens
-            options.retrievedCaptions = retrieved
-            options.threads = compute.threads
-            options.gptHeads = gptHeads
-            options.strict = strict
+            let options = publishedOptions()
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
                                       images: photos.map { URL(fileURLWithPath: $0) }, options: options)
