@@ -7,6 +7,7 @@ import PackageDescription
 //   SwiftCapFormats   safetensors, GGUF, PyTorch (zip + legacy pickle), ONNX, XMP sidecars, CSV
 //   SwiftCapImage     JPEG/PNG decoding, EXIF orientation, model preprocessing
 //   SwiftCapText      tokenizers (GPT-2 BPE, CLIP BPE, WordPiece)
+//   SwiftCapHub       Hugging Face hub client (URLSession) and the cache shared with huggingface_hub
 //   SwiftCapMetrics   BLEU, ROUGE-L, CIDEr-D, PTB tokenisation
 //   SwiftCapModels    one file per architecture
 //   SwiftCapPipelines detect -> concepts -> decode; batch jobs (resumable, sharded)
@@ -51,6 +52,8 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "SwiftCapImage", dependencies: ["SwiftCapTensor", "CJPEG", "CPNG", "CImageShim"]),
         .target(name: "SwiftCapText"),
+        // Hugging Face hub client and the shared cache (Foundation/URLSession only).
+        .target(name: "SwiftCapHub"),
         .target(name: "SwiftCapMetrics", dependencies: ["SwiftCapTensor"]),
         .target(name: "SwiftCapModels",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
@@ -60,7 +63,7 @@ let package = Package(
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
         .target(name: "SwiftCap",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
-                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining"]),
+                               "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines", "SwiftCapTraining", "SwiftCapHub"]),
         .target(name: "SwiftCapService",
                 dependencies: ["SwiftCapPipelines", "SwiftCapImage", "SwiftCapTensor",
                                .product(name: "Hummingbird", package: "hummingbird"),
@@ -70,7 +73,8 @@ let package = Package(
                                .product(name: "Metrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "swiftcap",
-                          dependencies: ["SwiftCap", "SwiftCapService", .product(name: "Logging", package: "swift-log"), "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
+                          dependencies: ["SwiftCap", "SwiftCapHub", "SwiftCapService", .product(name: "Logging", package: "swift-log"),
+                                         "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText",
                                          "SwiftCapMetrics", "SwiftCapModels", "SwiftCapPipelines",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: missing inputs skip locally and fail under CI.
@@ -83,6 +87,7 @@ let package = Package(
         .testTarget(name: "SwiftCapModelsTests", dependencies: ["SwiftCapTestSupport", "SwiftCapModels"]),
         .testTarget(name: "SwiftCapPipelinesTests", dependencies: ["SwiftCapTestSupport", "SwiftCapPipelines", "SwiftCapTensor"]),
         .testTarget(name: "SwiftCapTrainingTests", dependencies: ["SwiftCapTraining"]),
+        .testTarget(name: "SwiftCapHubTests", dependencies: ["SwiftCapTestSupport", "SwiftCapHub"]),
         // Runs the built `swiftcap` binary the way a user does.
         .testTarget(name: "SwiftCapCLITests", dependencies: ["SwiftCapTestSupport", "SwiftCapFormats"]),
         // Starts the real server on 127.0.0.1 and calls it over HTTP (URLSession).

@@ -41,10 +41,12 @@ echo "|---|---|---|---|---|---|"
 status=0
 for t in "${targets[@]}"; do
     seed "$t"
+    # Crash inputs of earlier runs join the corpus (so a fixed finding is re-checked) and are cleared.
     mkdir -p "$work/crashes/$t"
+    find "$work/crashes/$t" -type f -exec mv -f {} "$work/corpus/$t/" \;
     log="$work/$t.log"
     set +e
-    SWIFTCAP_FUZZ_TARGET="$t" ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" "$bin" "$work/corpus/$t" \
+    SWIFTCAP_FUZZ_TARGET="$t" SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" "$bin" "$work/corpus/$t" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="$work/crashes/$t/" -print_final_stats=1 >"$log" 2>&1
     rc=$?

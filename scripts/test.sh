@@ -5,6 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 ./scripts/install-deps.sh
+./scripts/python-deps.sh
 ./scripts/fetch-assets.sh
 swift build
 log="$(mktemp)"

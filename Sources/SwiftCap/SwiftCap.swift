@@ -7,3 +7,4 @@
 @_exported import SwiftCapModels
 @_exported import SwiftCapPipelines
 @_exported import SwiftCapTraining
+@_exported import SwiftCapHub

@@ -10,7 +10,16 @@ public enum CSV {
     public static func field(_ s: String) -> String {
         let needsQuotes = s.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }
         guard needsQuotes else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // Scalar by scalar: Foundation's replacingOccurrences mishandles strings holding U+0000 (found by
+        // fuzzing: the quote after a NUL was not doubled, and ASan saw a heap overflow inside Foundation).
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for u in s.unicodeScalars {
+            if u == "\"" { out.append("\"") }
+            out.append(u)
+        }
+        out.append("\"")
+        return String(out)
     }
 
     /// One record, terminated with CRLF.

@@ -96,3 +96,36 @@ public struct InMemoryTensors: TensorSource {
         return t
     }
 }
+
+/// A tensor source that remembers which tensors a model loaded, so a caller can tell what in a checkpoint
+/// went unused (`swiftcap caption --strict`, the published-shape tests): wrap the checkpoint, build the
+/// model from the wrapper, then read `loadedNames` / `unusedNames`. Only `loadTensor` counts as a use;
+/// looking a name up (`tensorInfo`, `Weights.contains`) does not.
+public final class RecordingTensorSource: TensorSource, @unchecked Sendable {
+    public let base: any TensorSource
+    private let lock = NSLock()
+    private var loaded: Set<String> = []
+
+    public init(_ base: any TensorSource) { self.base = base }
+
+    public var sourceDescription: String { base.sourceDescription }
+    public var tensorNames: [String] { base.tensorNames }
+    public func tensorInfo(_ name: String) -> TensorInfo? { base.tensorInfo(name) }
+    public func loadTensor(_ name: String) throws -> Tensor {
+        let t = try base.loadTensor(name)
+        lock.lock(); loaded.insert(name); lock.unlock()
+        return t
+    }
+
+    /// Names loaded so far.
+    public var loadedNames: Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        return loaded
+    }
+
+    /// The checkpoint's names that were never loaded, in the checkpoint's order.
+    public var unusedNames: [String] {
+        let used = loadedNames
+        return base.tensorNames.filter { !used.contains($0) }
+    }
+}

@@ -170,19 +170,56 @@ struct BenchModel: ParsableCommand {
         abstract: "Times a published captioner at full size (encoder, per-token decoder step, a 20-token beam-3 caption).")
 
     @OptionGroup var compute: ComputeOptions
-    @Option(help: "clipcap | smallcap | blip") var arch: CaptionerArch
+    @Option(help: "clipcap | smallcap | blip (with --model: overrides the guessed architecture)") var arch: CaptionerArch?
     @Flag(help: "Build the model from random weights under the published tensor names (no files needed).")
     var randomWeights = false
+    @Option(help: "Time a hub model ORG/NAME[@REVISION] from its real files (fetched into the hub cache, or used from it offline): the load, then whole captions of --image.")
+    var model: String?
+    @Option(help: "With --model: the photo captioned in the timed runs.") var image: String?
     @Option(help: "Timed repetitions (medians reported).") var runs = 3
     @Option(help: "New tokens in the timed caption.") var tokens = 20
     @Option(help: "Beam width of the timed caption.") var beams = 3
 
     func validate() throws {
-        guard randomWeights else { throw ValidationError("only --random-weights is supported: pass it (real checkpoints run with `swiftcap caption --arch`)") }
+        if model != nil {
+            if randomWeights { throw ValidationError("--model times the real files; drop --random-weights") }
+            guard image != nil else { throw ValidationError("--model needs --image PHOTO (the photo captioned in the timed runs)") }
+        } else {
+            guard randomWeights else { throw ValidationError("pass --random-weights (random weights under the published names) or --model ORG/NAME (the real files)") }
+            guard arch != nil else { throw ValidationError("--random-weights needs --arch clipcap | smallcap | blip") }
+        }
         guard runs >= 1, tokens >= 1, beams >= 1 else { throw ValidationError("--runs, --tokens and --beams must be at least 1") }
     }
 
+    /// `--model`: the real files from the hub cache; times the load and whole captions (decode, preprocess,
+    /// encoder, beam search) of one photo.
+    func runHubModel(_ spec: String, image: String) throws {
+        var options = PublishedCaptionerOptions()
+        options.beams = beams
+        options.maxTokens = tokens
+        options.threads = compute.threads
+        let hub = try resolveHubCaptioner(spec, arch: arch, options: options)
+        let device = compute.device
+        print("model: \(spec)   arch: \(hub.arch.rawValue)   files: \(hub.weights.path)   backend: \(device.gemm.name)   threads: \(device.threads)")
+        let loadStart = DispatchTime.now().uptimeNanoseconds
+        let captioner = try PublishedCaptioner(arch: hub.arch, weights: hub.weights, options: hub.options, name: spec)
+        print(pad("load (ms)", 34) + String(format: "%.0f", milliseconds(since: loadStart)))
+        let url = URL(fileURLWithPath: image)
+        var ms: [Double] = []
+        var text = ""
+        for _ in 0..<runs {
+            let t = DispatchTime.now().uptimeNanoseconds
+            text = try captioner.caption(imageAt: url).caption
+            ms.append(milliseconds(since: t))
+        }
+        print(pad("caption: ≤\(tokens) tokens, beam \(beams) (ms)", 34) + String(format: "%.1f", median(ms)) + "   \"\(text)\"")
+        print(pad("peak RSS (MB)", 34) + String(format: "%.0f", Double(peakRSSBytes()) / 1e6))
+        print("medians of \(runs) runs (whole caption: decode, preprocess, encoder, beam search)")
+    }
+
     func run() throws {
+        if let model, let image { return try runHubModel(model, image: image) }
+        guard let arch else { throw ValidationError("--random-weights needs --arch clipcap | smallcap | blip") }
         let device = compute.device
         print("arch: \(arch.rawValue)   backend: \(device.gemm.name)   threads: \(device.threads)   OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         var ck = RandomCheckpoint(seed: 42)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwiftCap
+import SwiftCapHub
 
 struct Caption: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,7 @@ struct Caption: ParsableCommand {
     @Flag(help: "Descend into sub-directories.") var recursive = false
     @Option(help: "Default captioner's decoder: concepts (default: the learned concept head + retrieval), retrieval, generative (the trained concept decoder), or smollm2.")
     var decoder: CaptionDecoderKind?
-    @Option(help: "With --decoder generative: concept decoder weights (default: models/concept-decoder.safetensors).")
+    @Option(help: "A hub model ORG/NAME[@REVISION] (BLIP, SmallCap, ClipCap; fetched into the shared hub cache, or used from it offline; see docs/captioners.md) — or, with --decoder generative, the concept decoder weights file (default: models/concept-decoder.safetensors).")
     var model: String?
     @Option(help: "Published architecture instead of the default captioner: clipcap | smallcap | blip (needs --weights; see docs/captioners.md).")
     var arch: CaptionerArch?
@@ -32,8 +33,26 @@ struct Caption: ParsableCommand {
     @Option(help: "With --arch: beam width.") var beams = 3
     @Option(help: "With --arch: most new tokens per caption.") var maxTokens = 20
     @Option(help: "With --arch smallcap: a retrieved caption for the prompt (repeat up to 4 times).") var retrieved: [String] = []
+    @Option(help: "With --arch clipcap / a ClipCap --model: GPT-2 attention heads (default: inferred from the tensors, width / 64).")
+    var gptHeads: Int?
+    @Flag(help: "With --arch / --model: refuse a checkpoint holding learned tensors the model does not load (constant buffers such as position_ids and GPT-2's attn.bias are allowed).")
+    var strict = false
+
+    /// `--model ORG/NAME[@REV]` names a hub repository (not a file, and not the generative decoder's weights).
+    var hubModel: String? {
+        guard let model, decoder != .generative, !FileManager.default.fileExists(atPath: model), RepoID.looksLikeRepoID(model) else { return nil }
+        return model
+    }
 
     func validate() throws {
+        if hubModel != nil {
+            if weights != nil { throw ValidationError("--model ORG/NAME fetches the weights; drop --weights (or use --arch with --weights for a local folder)") }
+            if batch.out != nil { throw ValidationError("--out runs the default captioner; it cannot be combined with --model ORG/NAME yet") }
+            guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
+            if let gptHeads, gptHeads < 1 { throw ValidationError("--gpt-heads must be at least 1") }
+            return
+        }
+        if let gptHeads, gptHeads < 1 { throw ValidationError("--gpt-heads must be at least 1") }
         if arch != nil && weights == nil { throw ValidationError("--arch needs --weights DIR (the downloaded checkpoint folder)") }
         if arch == nil && weights != nil { throw ValidationError("--weights is only used with --arch clipcap|smallcap|blip") }
         if arch != nil && batch.out != nil { throw ValidationError("--out runs the default captioner; it cannot be combined with --arch yet") }
@@ -41,13 +60,28 @@ struct Caption: ParsableCommand {
         guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
     }
 
+    /// Settings for a published captioner (--model or --arch), from the flags.
+    func publishedOptions() -> PublishedCaptionerOptions {
+        var options = PublishedCaptionerOptions()
+        options.beams = beams
+        options.maxTokens = maxTokens
+        options.retrievedCaptions = retrieved
+        options.threads = compute.threads
+        options.gptHeads = gptHeads
+        options.strict = strict
+        return options
+    }
+
     func run() throws {
+        if let hubModel {
+            let options = publishedOptions()
+            let hub = try resolveHubCaptioner(hubModel, arch: arch, options: options)
+            let photos = try expandImageInputs(inputs, recursive: recursive)
+            try runPublishedCaptioner(arch: hub.arch, weights: hub.weights, images: photos.map { URL(fileURLWithPath: $0) }, options: hub.options)
+            return
+        }
         if let arch, let weights {
-            var options = PublishedCaptionerOptions()
-            options.beams = beams
-            options.maxTokens = maxTokens
-            options.retrievedCaptions = retrieved
-            options.threads = compute.threads
+            let options = publishedOptions()
             let photos = try expandImageInputs(inputs, recursive: recursive)
             try runPublishedCaptioner(arch: arch, weights: URL(fileURLWithPath: weights),
                                       images: photos.map { URL(fileURLWithPath: $0) }, options: options)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwiftCap
+import SwiftCapHub
 
 /// Decoding and file options for `runPublishedCaptioner`.
 struct PublishedCaptionerOptions {
@@ -13,6 +14,46 @@ struct PublishedCaptionerOptions {
     /// Where the GPT-2 `vocab.json` / `merges.txt` come from when the weights folder has none.
     var assets = AssetPaths.fromEnvironment()
     var threads: Int? = nil
+    /// ClipCap: the CLIP ViT-B/32 folder (default: `weights/clip`).
+    var clipDirectory: URL? = nil
+    /// Where vocab.json / merges.txt are looked for first (default: the weights folder).
+    var tokenizerDirectory: URL? = nil
+    /// ClipCap: GPT-2 attention heads (default: inferred, width / 64; the .pt files carry no config).
+    var gptHeads: Int? = nil
+    /// Refuse a checkpoint holding learned tensors the model did not load (`--strict`).
+    var strict = false
+}
+
+/// The weights file of a Hugging Face model folder: model.safetensors, else pytorch_model.bin.
+private func modelWeightsFile(in dir: URL) throws -> URL {
+    let st = dir.appendingPathComponent("model.safetensors"), bin = dir.appendingPathComponent("pytorch_model.bin")
+    if FileManager.default.fileExists(atPath: st.path) { return st }
+    guard FileManager.default.fileExists(atPath: bin.path) else {
+        throw CaptionerError.config(file: dir.path, "neither model.safetensors nor pytorch_model.bin is present")
+    }
+    return bin
+}
+
+/// Checkpoint names that carry no learned values: constants the model recomputes (transformers' `position_ids`,
+/// GPT-2's causal mask `attn.bias` and fill value `attn.masked_bias`, which older transformers saved, also for
+/// SmallCap's cross-attention).
+private let constantBufferPattern = #"(^|\.)position_ids$|(^|\.)h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$"#
+
+/// Names transformers saves twice for one tied tensor, as (alias, the name SwiftCap loads).
+private let tiedAliases = [("text_decoder.cls.predictions.decoder.bias", "text_decoder.cls.predictions.bias"),
+                           ("text_decoder.cls.predictions.decoder.weight", "text_decoder.bert.embeddings.word_embeddings.weight")]
+
+/// `--strict`: every tensor of the checkpoint was loaded, except constant buffers and tied aliases.
+func requireAllLoaded(_ r: RecordingTensorSource) throws {
+    let loaded = r.loadedNames
+    let unused = r.unusedNames.filter { name in
+        name.range(of: constantBufferPattern, options: .regularExpression) == nil
+            && !tiedAliases.contains { $0.0 == name && loaded.contains($0.1) }
+    }
+    guard unused.isEmpty else {
+        let shown = unused.prefix(8).joined(separator: ", ") + (unused.count > 8 ? ", …" : "")
+        throw CaptionerError.layout("--strict: \(unused.count) tensor(s) of \(r.sourceDescription) were not loaded by the model: \(shown)")
+    }
 }
 
 /// A required file, or a clear error naming it and what it is for.
@@ -43,60 +84,133 @@ private func clipCapCheckpoint(in dir: URL) throws -> URL {
                                 + (pt.count > 1 ? " (found several .pt: \(pt.joined(separator: ", ")))" : ""))
 }
 
+/// The checkpoint's preprocessing: `preprocessor_config.json` in `dir` when there is one, else `base` at the
+/// model's `imageSize` (the vision config's `image_size`), so a checkpoint at another size is fed its own size.
+func checkpointRecipe(in dir: URL, base: PreprocessRecipe, imageSize: Int) throws -> PreprocessRecipe {
+    let file = dir.appendingPathComponent("preprocessor_config.json")
+    if let data = try? Data(contentsOf: file) {
+        return try PreprocessRecipe.huggingFace(preprocessorConfig: data, base: base, file: file.path)
+    }
+    return base.resized(to: imageSize)
+}
+
+/// A published checkpoint loaded once (layout per docs/captioners.md), captioning one image file at a time:
+/// `caption --arch/--model` prints its captions, `eval --model` scores them (it is a `Captioner`).
+final class PublishedCaptioner: Captioner {
+    let name: String
+    private let device: Device
+    private let decoder = ImageDecoder()
+    private let run: (URL) throws -> String
+
+    init(arch: CaptionerArch, weights: URL, options: PublishedCaptionerOptions, name: String? = nil) throws {
+        self.name = name ?? "\(arch.rawValue) \(weights.path)"
+        let device = Device(threads: options.threads)
+        self.device = device
+        let decoder = self.decoder
+        var gen = GenerationConfig(maxNewTokens: options.maxTokens, numBeams: options.beams, lengthPenalty: options.lengthPenalty)
+        switch arch {
+        case .clipcap:
+            // The checkpoint first: its sizes (and --gpt-heads) are checked before CLIP is looked for.
+            let recorder = RecordingTensorSource(try Checkpoint.open(clipCapCheckpoint(in: weights)))
+            let model = try ClipCap(weights: Weights(recorder), gptHeads: options.gptHeads, device: device)
+            if options.strict { try requireAllLoaded(recorder) }
+            let clipDir = options.clipDirectory ?? weights.appendingPathComponent("clip")
+            _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
+            let clip = try CLIP(directory: clipDir, device: device)
+            let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
+            // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
+            gen.stopTokens = [13, 50256]
+            let recipe = try checkpointRecipe(in: clipDir, base: .clip, imageSize: clip.vision.config.imageSize)
+            let config = gen
+            run = { url in
+                let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+                guard var embedding = try clip.vision.forward(pixels: pixels, device: device).imageEmbeds else {
+                    throw CaptionerError.config(file: clipDir.path, "the CLIP checkpoint has no visual_projection")
+                }
+                if model.isTransformerMapper { embedding = try device.l2Normalize(embedding) }
+                let ids = try model.generate(clipEmbedding: embedding, config: config, device: device)[0]
+                return try tok.decode(ids.filter { $0 != 50256 }).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        case .smallcap:
+            let modelConfig = try SmallCapConfig.load(from: weights.appendingPathComponent("config.json"))
+            let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
+            let model = try SmallCap(config: modelConfig, weights: Weights(recorder), device: device)
+            if options.strict { try requireAllLoaded(recorder) }
+            let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
+            let text = options.retrievedCaptions.isEmpty ? "This image shows "
+                : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
+            let prompt = tok.encode(text)
+            gen.stopTokens = [model.config.decoder.eosTokenId ?? 50256]
+            let recipe = try checkpointRecipe(in: weights, base: .clip, imageSize: model.config.vision.imageSize)
+            let config = gen
+            run = { url in
+                let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+                guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
+                    throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
+                }
+                let enc = try model.encode(pixels: pixels, device: device)
+                let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: config, device: device)[0]
+                let caption = try tok.decode(ids.filter { $0 != config.stopTokens[0] })
+                return caption.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        case .blip:
+            let modelConfig = try BLIPConfig.load(from: weights.appendingPathComponent("config.json"))
+            let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
+            let model = try BLIP(config: modelConfig, weights: Weights(recorder))
+            if options.strict { try requireAllLoaded(recorder) }
+            let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
+            let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
+            let recipe = try checkpointRecipe(in: weights, base: .blip, imageSize: model.config.vision.imageSize)
+            let config = gen
+            run = { url in
+                let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+                guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
+                    throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
+                }
+                let image = try model.vision.forward(pixels: pixels, device: device)
+                let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: config, device: device)[0]
+                let words = ids.filter { $0 < tok.vocabularySize && $0 != model.config.text.sepTokenId }
+                return "a picture of \(try tok.decode(words))"
+            }
+        }
+    }
+
+    func caption(imageAt url: URL) throws -> CaptionResult {
+        let start = Date()
+        let text = try run(url)
+        return CaptionResult(caption: text, timings: ["caption": Date().timeIntervalSince(start)])
+    }
+}
+
 /// Captions `images` with a downloaded published checkpoint in `weights` (layout per docs/captioners.md) and
 /// prints one "path<TAB>caption" line per image.
 func runPublishedCaptioner(arch: CaptionerArch, weights: URL, images: [URL], options: PublishedCaptionerOptions) throws {
-    let device = Device(threads: options.threads)
-    let decoder = ImageDecoder()
-    var gen = GenerationConfig(maxNewTokens: options.maxTokens, numBeams: options.beams, lengthPenalty: options.lengthPenalty)
-    switch arch {
-    case .clipcap:
-        let clipDir = weights.appendingPathComponent("clip")
-        _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
-        let clip = try CLIP(directory: clipDir, device: device)
-        let model = try ClipCap(checkpoint: clipCapCheckpoint(in: weights), device: device)
-        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
-        // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
-        gen.stopTokens = [13, 50256]
-        for url in images {
-            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
-            guard var embedding = try clip.vision.forward(pixels: pixels, device: device).imageEmbeds else {
-                throw CaptionerError.config(file: clipDir.path, "the CLIP checkpoint has no visual_projection")
-            }
-            if model.isTransformerMapper { embedding = try device.l2Normalize(embedding) }
-            let ids = try model.generate(clipEmbedding: embedding, config: gen, device: device)[0]
-            print("\(url.path)\t\(try tok.decode(ids.filter { $0 != 50256 }).trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-    case .smallcap:
-        let model = try SmallCap(directory: weights, device: device)
-        let tok = try gpt2Tokenizer(in: weights, assets: options.assets)
-        let text = options.retrievedCaptions.isEmpty ? "This image shows "
-            : SmallCap.prompt(retrievedCaptions: options.retrievedCaptions, k: options.k)
-        let prompt = tok.encode(text)
-        gen.stopTokens = [model.config.decoder.eosTokenId ?? 50256]
-        for url in images {
-            let pixels = try device.preprocessCLIP(decoder.decode(contentsOf: url))
-            guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; the CLIP recipe gives \(pixels.shape[2])²")
-            }
-            let enc = try model.encode(pixels: pixels, device: device)
-            let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: gen, device: device)[0]
-            let caption = try tok.decode(ids.filter { $0 != gen.stopTokens[0] })
-            print("\(url.path)\t\(caption.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-    case .blip:
-        let model = try BLIP(directory: weights)
-        let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
-        let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
-        for url in images {
-            let pixels = try device.preprocessBLIP(decoder.decode(contentsOf: url))
-            guard pixels.shape[2] == model.config.vision.imageSize else {
-                throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; the BLIP recipe gives \(pixels.shape[2])²")
-            }
-            let image = try model.vision.forward(pixels: pixels, device: device)
-            let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: gen, device: device)[0]
-            let words = ids.filter { $0 < tok.vocabularySize && $0 != model.config.text.sepTokenId }
-            print("\(url.path)\ta picture of \(try tok.decode(words))")
-        }
+    let captioner = try PublishedCaptioner(arch: arch, weights: weights, options: options)
+    for url in images {
+        print("\(url.path)\t\(try captioner.caption(imageAt: url).caption)")
     }
+}
+
+/// `--model ORG/NAME[@REVISION]`: resolves (fetching what is missing into the hub cache, or offline from it)
+/// and returns the architecture and the options pointing at the resolved folders.
+func resolveHubCaptioner(_ spec: String, arch: CaptionerArch?, options: PublishedCaptionerOptions)
+    throws -> (arch: CaptionerArch, weights: URL, options: PublishedCaptionerOptions)
+{
+    let repo = try RepoID(parsing: spec)
+    let (client, _) = makeHubClient(quiet: true, label: repo.description)
+    let line = ProgressLine(label: repo.description)
+    client.progress = { line.update($0) }
+    let wanted = try arch.map { a -> PublishedArchitecture in
+        guard let p = PublishedArchitecture(rawValue: a.rawValue) else { throw ValidationError("--arch \(a.rawValue) is not a hub architecture") }
+        return p
+    }
+    let resolved = try PublishedModels.resolve(repo, client: client, architecture: wanted)
+    printError("\(repo): \(resolved.architecture.rawValue) (\(resolved.reason))")
+    guard let found = CaptionerArch(rawValue: resolved.architecture.rawValue) else {
+        throw ValidationError("\(repo) resolved to \(resolved.architecture.rawValue), which this command cannot run")
+    }
+    var options = options
+    options.clipDirectory = resolved.clip
+    options.tokenizerDirectory = resolved.tokenizer
+    return (found, resolved.weights, options)
 }

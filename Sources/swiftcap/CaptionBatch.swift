@@ -51,7 +51,7 @@ func runBatchJob(_ b: BatchOptions, out: String, photos: [String], captioner: De
         printError("\(out): cut a torn last line (\(journal.repairedBytes) bytes, from an interrupted run); that photo is captioned again")
     }
     let workers = b.workers ?? min(8, threads)
-    let embed: (@Sendable (String, Device) throws -> [Float])? = (b.noEmbeddings ? nil : embedder).map { e in { try e.embed($0, device: $1) } }
+    let embed: (@Sendable (String, Device) throws -> [Float])? = (b.noEmbeddings ? nil : embedder).map { e in { @Sendable text, device in try e.embed(text, device: device) } }
     let batch = DefaultBatchCaptioner(captioner: captioner, workers: workers, threads: threads, embed: embed)
     let sidecarWriter: ((String, BatchRecord) throws -> Void)? = b.sidecar == nil ? nil : { [naming = b.sidecarName] path, record in
         guard let caption = record.caption else { return }

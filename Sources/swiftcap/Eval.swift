@@ -26,6 +26,10 @@ struct Eval: ParsableCommand {
     @Option(help: "With --images and the concepts decoder: settings JSON (any subset of ConceptRetrievalCaptioner.Config: pool, minWords, epsilon, evidenceWeight, consensus).")
     var conceptConfig: String?
     @Option(help: "Model weights for --images.") var weights: String?
+    @Option(help: "Caption --images with a hub model ORG/NAME[@REVISION] (BLIP, SmallCap, ClipCap; fetched into the hub cache, or used from it offline; see docs/captioners.md). --arch clipcap|smallcap|blip overrides the guessed architecture.")
+    var model: String?
+    @Option(help: "With --model: beam width.") var beams = 3
+    @Option(help: "With --model: most new tokens per caption.") var maxTokens = 20
     @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (the Java jar).") var noMeteor = false
@@ -42,6 +46,16 @@ struct Eval: ParsableCommand {
             throw ValidationError("give --captions captions.json, or --images DIR to caption images with a model")
         }
         if bootstrapResamples < 1 { throw ValidationError("--bootstrap must be at least 1") }
+        if model != nil {
+            if images == nil { throw ValidationError("--model captions the photos of --images DIR; give --images") }
+            if captions != nil { throw ValidationError("--model captions --images; with --captions there is nothing to caption (drop one)") }
+            if weights != nil { throw ValidationError("--model ORG/NAME fetches the weights; drop --weights") }
+            if conceptConfig != nil { throw ValidationError("--concept-config is for the default captioner, not --model") }
+            if let arch, CaptionerArch(rawValue: arch) == nil {
+                throw ValidationError("with --model, --arch is clipcap | smallcap | blip (got \(arch))")
+            }
+            guard beams >= 1, maxTokens >= 1 else { throw ValidationError("--beams and --max-tokens must be at least 1") }
+        }
     }
 
     func run() throws {
@@ -144,7 +158,15 @@ struct Eval: ParsableCommand {
         if !unknown.isEmpty {
             throw CaptionFileError.unknownImages(dir.path, unknown)
         }
-        guard let captioner = try makeEvalCaptioner(arch: arch, weights: weights, device: compute.device, conceptConfig: conceptConfig) else {
+        let hubCaptioner: (any Captioner)? = try model.map { spec in
+            var options = PublishedCaptionerOptions()
+            options.beams = beams
+            options.maxTokens = maxTokens
+            options.threads = compute.threads
+            let hub = try resolveHubCaptioner(spec, arch: arch.flatMap { CaptionerArch(rawValue: $0) }, options: options)
+            return try PublishedCaptioner(arch: hub.arch, weights: hub.weights, options: hub.options, name: "\(hub.arch.rawValue) \(spec)")
+        }
+        guard let captioner = try hubCaptioner ?? makeEvalCaptioner(arch: arch, weights: weights, device: compute.device, conceptConfig: conceptConfig) else {
             throw EvalFailure("""
                 no captioning model is available in this build for --images; score existing captions \
                 with --captions captions.json

@@ -19,21 +19,7 @@ func jsonNumber(_ x: Double?) -> String {
 }
 
 /// A JSON string literal.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
-}
+func jsonString(_ s: String) -> String { JSONText.string(s) }
 
 /// `{"BLEU-1": …, …, "SPICE": null}` in the reference scorer's order.
 func corpusJSON(_ c: CorpusScores) -> String {

@@ -8,3 +8,4 @@ import SwiftCapText
 import SwiftCapMetrics
 import SwiftCapModels
 import SwiftCapPipelines
+import SwiftCapHub

@@ -63,8 +63,15 @@ struct Search: ParsableCommand {
         let decoder = ImageDecoder()
         let device = Device(threads: 1)
         func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            s.unicodeScalars.map { u -> String in
+                switch u {
+                case "&": return "&amp;"
+                case "<": return "&lt;"
+                case ">": return "&gt;"
+                case "\"": return "&quot;"
+                default: return u.value < 0x20 && u != "\n" && u != "\t" ? " " : String(u)
+                }
+            }.joined()
         }
         var cells: [String] = []
         for (score, r) in hits {

@@ -8,7 +8,7 @@ struct SwiftCapCommand: AsyncParsableCommand {
         commandName: "swiftcap",
         abstract: "On-device image captioning.",
         version: SwiftCapVersion.string,
-        subcommands: [Caption.self, Serve.self, Merge.self, Search.self, Eval.self, Info.self, Bench.self, Index.self, Inspect.self, Detect.self, Quantize.self, Train.self, Tune.self, Features.self, DecodeEvidence.self, LLMCaption.self],
+        subcommands: [Caption.self, Serve.self, Models.self, Merge.self, Search.self, Eval.self, Info.self, Bench.self, Index.self, Inspect.self, Detect.self, Quantize.self, Train.self, Tune.self, Features.self, DecodeEvidence.self, LLMCaption.self],
         defaultSubcommand: Info.self
     )
 }

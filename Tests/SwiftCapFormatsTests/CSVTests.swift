@@ -13,6 +13,14 @@ final class CSVTests: XCTestCase {
         XCTAssertEqual(CSV.field("\""), "\"\"\"\"")
     }
 
+    /// Found by scripts/fuzz.sh (csv harness): a quote after U+0000 was not doubled (Foundation's
+    /// replacingOccurrences stops at NUL), so the row read back as something else.
+    func testFieldWithNULAndQuoteRoundTrips() {
+        let row = ["\u{0}\u{8}p running\"֛\u{FFFD}; r", "a\u{0}\"\"b", "\u{0}"]
+        XCTAssertEqual(CSV.field(row[1]), "\"a\u{0}\"\"\"\"b\"")
+        XCTAssertEqual(CSV.parseRows(CSV.row(row)), [row])
+    }
+
     func testRoundTrip() {
         let rows: [[String]] = [
             ["photo.jpg", "a dog, running", "0.5"],

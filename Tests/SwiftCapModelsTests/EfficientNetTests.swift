@@ -6,7 +6,9 @@ import SwiftCapFormats
 import SwiftCapImage
 import SwiftCapTensor
 
-/// EfficientNet-Lite0 against the PyTorch reference of fixtures/gen/vision.py on the coco-dev photos.
+/// EfficientNet-Lite0 against the published model code (PyPI efficientnet_lite_pytorch 0.1.0, run by
+/// fixtures/gen/vision.py classifier) on 41 coco-dev photos. Measured Swift vs package (2 threads):
+/// logits 1.9e-5, pooled 9.4e-6, grid samples 4.5e-5, top-5 probabilities 1.5e-6; the bounds are about 5x that.
 final class EfficientNetLite0Tests: XCTestCase {
     struct Fixture: Decodable {
         struct Photo: Decodable {
@@ -49,9 +51,10 @@ final class EfficientNetLite0Tests: XCTestCase {
             }
         }
         print("EfficientNet-Lite0 coco-dev: max abs error logits \(worstLogit), pooled \(worstPooled), grid samples \(worstGrid), top-5 probabilities \(worstProb)")
-        XCTAssertLessThanOrEqual(worstLogit, 1e-3)
-        XCTAssertLessThanOrEqual(worstPooled, 1e-3)
-        XCTAssertLessThanOrEqual(worstGrid, 1e-3)
+        XCTAssertLessThanOrEqual(worstLogit, 1e-4)
+        XCTAssertLessThanOrEqual(worstPooled, 5e-5)
+        XCTAssertLessThanOrEqual(worstGrid, 2e-4)
+        XCTAssertLessThanOrEqual(worstProb, 1e-5)
     }
 
     func testSamplePhotoLabels() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftCapFormats
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,22 +56,7 @@ public struct BatchRecord: Sendable, Equatable, Codable {
     /// The JSON-lines form: fields in a fixed, readable order (path first, the long embedding last),
     /// absent ones omitted, no line break inside. (Foundation's encoder does not keep key order here.)
     public var jsonLine: String {
-        func str(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029:
-                    out += String(format: "\\u%04x", u.value)
-                default: out.unicodeScalars.append(u)
-                }
-            }
-            return out + "\""
-        }
+        let str = JSONText.string
         var parts = ["\"path\":\(str(path))", "\"size\":\(size)", "\"mtime_ns\":\(mtime_ns)"]
         if let caption { parts.append("\"caption\":\(str(caption))") }
         parts.append("\"keywords\":[\(keywords.map(str).joined(separator: ","))]")

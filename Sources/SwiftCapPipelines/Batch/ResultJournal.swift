@@ -97,7 +97,7 @@ public final class ResultJournal {
     public func line(_ record: BatchRecord) throws -> String {
         switch format {
         case .jsonl: return record.jsonLine
-        case .csv: return CSV.row(record.csvFields.map { $0.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") })
+        case .csv: return CSV.row(record.csvFields.map { String(String.UnicodeScalarView($0.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : $0 })) })
         }
     }
 
