@@ -28,7 +28,7 @@ struct sc_pool {
     _Atomic long done;
     _Atomic int stop;
     unsigned long long generation;   // written by the running caller only
-    long chunks;
+    _Atomic long chunks;             // read by late workers before their claim fails, so atomic
     sc_pool_task task;
     void *ctx;
 };
@@ -45,7 +45,7 @@ static void run_chunks(sc_pool *p, unsigned long long gen) {
         unsigned long long t = atomic_load_explicit(&p->ticket, memory_order_acquire);
         if ((t >> 32) != gen) return;
         long next = (long)(t & 0xffffffffULL);
-        if (next >= p->chunks) return;
+        if (next >= atomic_load_explicit(&p->chunks, memory_order_relaxed)) return;
         if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire))
             continue;
         p->task(p->ctx, next);
@@ -92,6 +92,7 @@ sc_pool *sc_pool_create(int workers, int spin_us) {
     atomic_init(&p->ticket, 0);
     atomic_init(&p->done, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->chunks, 0);
     p->threads = calloc((size_t)workers, sizeof(pthread_t));
     if (!p->threads) { free(p); return NULL; }
     for (int i = 0; i < workers; i++) {
@@ -124,9 +125,14 @@ void sc_pool_run(sc_pool *p, long chunks, sc_pool_task task, void *ctx) {
         for (long c = 0; c < chunks; c++) task(ctx, c);
         return;
     }
+    // Close the previous region first: a worker of the previous generation that loaded the ticket but has
+    // not claimed yet must not see the new chunk count with the old ticket and claim a chunk that would
+    // run the new task (or count towards the new region's `done`). With every chunk bit set its claim fails.
+    // (Found by ThreadSanitizer: WorkerPoolTests under scripts/sanitize.sh thread.)
+    atomic_fetch_or_explicit(&p->ticket, 0xffffffffULL, memory_order_acq_rel);
     p->task = task;
     p->ctx = ctx;
-    p->chunks = chunks;
+    atomic_store_explicit(&p->chunks, chunks, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     // 32-bit generations; 0 is skipped on wrap-around so it never matches a fresh worker's `seen`.
     unsigned long long gen = (++p->generation) & 0xffffffffULL;
