@@ -144,10 +144,8 @@ final class PublishedCaptioner: Captioner {
             let recipe = try checkpointRecipe(in: weights, base: .clip, imageSize: model.config.vision.imageSize)
             let config = gen
             run = { url in
-                let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
-                guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
-                    throw CaptionerError.invalidInput("SmallCap encoder wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
-                }
+                let pixels = try preprocessedPhoto(url, decoder: decoder, recipe: recipe, side: model.config.vision.imageSize,
+                                                   encoder: "SmallCap encoder", device: device)
                 let enc = try model.encode(pixels: pixels, device: device)
                 let ids = try model.generate(encoderStates: enc, prompts: [prompt], config: config, device: device)[0]
                 let caption = try tok.decode(ids.filter { $0 != config.stopTokens[0] })
@@ -163,10 +161,8 @@ final class PublishedCaptioner: Captioner {
             let recipe = try checkpointRecipe(in: weights, base: .blip, imageSize: model.config.vision.imageSize)
             let config = gen
             run = { url in
-                let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
-                guard pixels.shape[2] == model.config.vision.imageSize, pixels.shape[3] == model.config.vision.imageSize else {
-                    throw CaptionerError.invalidInput("BLIP vision wants \(model.config.vision.imageSize)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
-                }
+                let pixels = try preprocessedPhoto(url, decoder: decoder, recipe: recipe, side: model.config.vision.imageSize,
+                                                   encoder: "BLIP vision", device: device)
                 let image = try model.vision.forward(pixels: pixels, device: device)
                 let ids = try model.generate(imageEmbeds: image, prompt: prompt, config: config, device: device)[0]
                 let words = ids.filter { $0 < tok.vocabularySize && $0 != model.config.text.sepTokenId }
@@ -213,4 +209,15 @@ func resolveHubCaptioner(_ spec: String, arch: CaptionerArch?, options: Publishe
     options.clipDirectory = resolved.clip
     options.tokenizerDirectory = resolved.tokenizer
     return (found, resolved.weights, options)
+}
+
+/// Decodes and preprocesses a photo for a published captioner's image encoder, refusing a recipe whose output
+/// is not the encoder's square input size.
+func preprocessedPhoto(_ url: URL, decoder: ImageDecoder, recipe: PreprocessRecipe, side: Int, encoder: String,
+                       device: Device) throws -> Tensor {
+    let pixels = try device.preprocess(decoder.decode(contentsOf: url), recipe: recipe)
+    guard pixels.shape[2] == side, pixels.shape[3] == side else {
+        throw CaptionerError.invalidInput("\(encoder) wants \(side)² images; \(recipe.name) gives \(pixels.shape[3])x\(pixels.shape[2])")
+    }
+    return pixels
 }

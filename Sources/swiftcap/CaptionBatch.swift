@@ -101,7 +101,7 @@ final class ProgressReporter: @unchecked Sendable {
 
     private func draw(_ p: BatchProgress) {
         let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
-        let eta = p.etaSeconds.map(ProgressReporter.duration) ?? "?"
+        let eta = p.etaSeconds.flatMap { $0.isFinite ? formatSeconds($0) : nil } ?? "?"
         let stats = String(format: "%d/%d (%.0f%%) %.1f photos/s ETA %@%@", p.done, p.total, fraction * 100, p.photosPerSecond, eta,
                            p.failed > 0 ? ", \(p.failed) failed" : "")
         if bar {
@@ -112,11 +112,5 @@ final class ProgressReporter: @unchecked Sendable {
         } else {
             FileHandle.standardError.write(Data("\(label): \(stats)\n".utf8))
         }
-    }
-
-    static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "?" }
-        let t = Int(s.rounded())
-        return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m" : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
     }
 }
