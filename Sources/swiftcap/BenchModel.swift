@@ -9,29 +9,60 @@ enum CaptionerArch: String, ExpressibleByArgument, CaseIterable {
 
 /// Random tensors under the published checkpoint names, so a model can be built at full size without files.
 /// Matrices are uniform in ±scale, LayerNorm weights 1, biases 0.
+///
+/// Only names, shapes and fills are recorded; `source` generates each tensor when a model loads it (from a
+/// seed derived from the checkpoint seed and the name, so a tied tensor loaded twice is the same), so a
+/// model quantized in memory never has the whole fp32 checkpoint resident at once.
 struct RandomCheckpoint {
-    var tensors: [String: Tensor] = [:]
-    var rng: SplitMix64
+    enum Fill { case random, constant(Float) }
+    var specs: [String: (shape: [Int], fill: Fill)] = [:]
+    let seed: UInt64
     var scale: Float = 0.02
 
-    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+    init(seed: UInt64) { self.seed = seed }
 
-    /// Names that alias another entry's tensor (tied weights), not counted in `bytes`.
-    var aliases: Set<String> = []
+    /// Names that alias another entry's tensor (tied weights), not counted in `bytes`; alias -> target.
+    var aliasTargets: [String: String] = [:]
+    var aliases: Set<String> { Set(aliasTargets.keys) }
 
     /// fp32 bytes of the distinct tensors.
-    var bytes: Int { tensors.filter { !aliases.contains($0.key) }.values.reduce(0) { $0 + $1.count * 4 } }
+    var bytes: Int { specs.values.reduce(0) { $0 + $1.shape.reduce(1, *) * 4 } }
+    /// Distinct tensors plus aliases.
+    var count: Int { specs.count + aliasTargets.count }
 
-    mutating func random(_ name: String, _ shape: [Int]) {
-        let n = shape.reduce(1, *)
-        var values = [Float](repeating: 0, count: n)
-        for i in 0..<n { values[i] = (rng.nextFloat() * 2 - 1) * scale }
-        tensors[name] = Tensor(values, shape: shape)
+    mutating func random(_ name: String, _ shape: [Int]) { specs[name] = (shape, .random) }
+
+    mutating func constant(_ name: String, _ shape: [Int], _ value: Float) { specs[name] = (shape, .constant(value)) }
+
+    mutating func alias(_ name: String, to target: String) { aliasTargets[name] = target }
+
+    /// The tensor `name` (generated now).
+    func make(_ name: String) -> Tensor? {
+        guard let spec = specs[aliasTargets[name] ?? name] else { return nil }
+        switch spec.fill {
+        case .constant(let v): return Tensor(repeating: v, shape: spec.shape)
+        case .random:
+            // FNV-1a of the (alias-resolved) name, mixed into the checkpoint seed.
+            var h: UInt64 = 0xcbf29ce484222325
+            for b in (aliasTargets[name] ?? name).utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            var rng = SplitMix64(seed: seed ^ h)
+            let n = spec.shape.reduce(1, *)
+            var values = [Float](repeating: 0, count: n)
+            for i in 0..<n { values[i] = (rng.nextFloat() * 2 - 1) * scale }
+            return Tensor(values, shape: spec.shape)
+        }
     }
 
-    mutating func constant(_ name: String, _ shape: [Int], _ value: Float) {
-        tensors[name] = Tensor(repeating: value, shape: shape)
+    /// Every tensor materialised (what a file writer needs).
+    var tensors: [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for name in specs.keys { out[name] = make(name) }
+        for (a, t) in aliasTargets { out[a] = out[t] }
+        return out
     }
+
+    /// A tensor source generating each tensor when loaded.
+    func source(description: String) -> LazyRandomTensors { LazyRandomTensors(checkpoint: self, sourceDescription: description) }
 
     mutating func linear(_ name: String, out: Int, in inF: Int, bias: Bool = true) {
         random(name + ".weight", [out, inF])
@@ -70,8 +101,7 @@ struct RandomCheckpoint {
             }
         }
         layerNorm(t + ".ln_f", d)
-        tensors[p + ".lm_head.weight"] = tensors[t + ".wte.weight"]
-        aliases.insert(p + ".lm_head.weight")
+        alias(p + ".lm_head.weight", to: t + ".wte.weight")
     }
 
     /// Hugging Face CLIP vision transformer keys directly under `v`.
@@ -179,6 +209,10 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Timed repetitions (medians reported).") var runs = 3
     @Option(help: "New tokens in the timed caption.") var tokens = 20
     @Option(help: "Beam width of the timed caption.") var beams = 3
+    @Option(help: "With --random-weights: hold the weight matrices as f32, f16, int8 or q4 in memory (encoder included); the quality cost against fp32 is printed after the timings.")
+    var quant: QuantizeTarget = .f32
+    @Option(help: "Rank-2 tensors with at least this many elements count as weight matrices for --quant.") var minElements = 4096
+    @Flag(help: "With --quant: skip the comparison with fp32 (which builds the model twice more).") var noCompare = false
 
     func validate() throws {
         if model != nil {
@@ -222,102 +256,199 @@ struct BenchModel: ParsableCommand {
         guard let arch else { throw ValidationError("--random-weights needs --arch clipcap | smallcap | blip") }
         let device = compute.device
         print("arch: \(arch.rawValue)   backend: \(device.gemm.name)   threads: \(device.threads)   OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        var produced: [Int] = []
+        var traceQ: (tokens: [Int], logits: [[Float]]) = ([], [])
+        do {
+            let buildStart = DispatchTime.now().uptimeNanoseconds
+            let b = try RandomCaptionerBench(arch: arch, quant: quant, minElements: minElements, tokens: tokens, beams: beams, device: device)
+            let buildMs = milliseconds(since: buildStart)
+            print(b.description)
+            print(String(format: "weights: %.1f MB fp32 (%d tensors, tied ones once); held as %@: %.1f MB (%d matrices, %.1f M parameters %@)   build incl. random fill: %.0f ms",
+                         Double(b.fp32Bytes) / 1e6, b.tensorCount, quant.rawValue, Double(b.memoryBytes) / 1e6,
+                         b.quantized.matrices, Double(b.quantized.elements) / 1e6, quant == .f32 ? "quantized" : quant.rawValue, buildMs))
+            var encodeMs: [Double] = [], stepMs: [Double] = [], totalMs: [Double] = []
+            for _ in 0..<runs {
+                var t = DispatchTime.now().uptimeNanoseconds
+                try b.encode()
+                encodeMs.append(milliseconds(since: t))
+                stepMs += try b.steps()
+                t = DispatchTime.now().uptimeNanoseconds
+                produced = try b.caption().first ?? []
+                totalMs.append(milliseconds(since: t))
+            }
+            let rss = peakRSSBytes()
+            print(pad("encoder (ms)", 34) + String(format: "%.1f", median(encodeMs)))
+            print(pad("decoder step, \(beams) beams (ms/token)", 34) + String(format: "%.1f", median(stepMs)))
+            print(pad("caption: \(tokens) tokens, beam \(beams) (ms)", 34) + String(format: "%.1f", median(totalMs)) + "   (\(produced.count) tokens produced)")
+            print(pad("peak RSS (MB)", 34) + String(format: "%.0f", Double(rss) / 1e6))
+            print("medians of \(runs) runs (decoder step: \(runs * 5) samples)")
+            guard quant != .f32, !noCompare else { return }
+            traceQ = try b.trace(nil)
+        }
+        // Quality cost: the same random weights at fp32, built after the timings and the RSS reading above.
+        let reference = try RandomCaptionerBench(arch: arch, quant: .f32, minElements: minElements, tokens: tokens, beams: beams, device: device)
+        let traceF = try reference.trace(nil)
+        let beamF = try reference.caption().first ?? []
+        // The quantized model replays the fp32 greedy tokens (teacher forcing) so every position has the same context.
+        let forced = try RandomCaptionerBench(arch: arch, quant: quant, minElements: minElements, tokens: tokens, beams: beams, device: device)
+            .trace(traceF.tokens)
+        var maxErr: Float = 0, maxRef: Float = 0, agree = 0
+        for (rowF, rowQ) in zip(traceF.logits, forced.logits) {
+            for (x, y) in zip(rowF, rowQ) { maxErr = max(maxErr, abs(x - y)); maxRef = max(maxRef, abs(x)) }
+            if argmaxIndex(rowF) == argmaxIndex(rowQ) { agree += 1 }
+        }
+        print("vs fp32 (same random weights and image; \(traceF.logits.count) positions teacher-forced on the fp32 greedy tokens):")
+        print(pad("  max |logit error|", 34) + String(format: "%.4g   (max |logit| %.4g)", maxErr, maxRef))
+        print(pad("  top-1 agreement", 34) + "\(agree)/\(traceF.logits.count)")
+        let firstDiff = zip(traceQ.tokens, traceF.tokens).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        print(pad("  greedy tokens identical", 34) + (traceQ.tokens == traceF.tokens ? "yes" : "no (first difference at token \(firstDiff ?? 0))"))
+        print(pad("  beam-\(beams) tokens identical", 34) + (produced == beamF ? "yes" : "no"))
+    }
+}
+
+extension QuantizeTarget: ExpressibleByArgument {}
+
+/// A published captioner at full size with random weights (`RandomCheckpoint`, generated as loaded), optionally
+/// held quantized in memory (`QuantizingTensorSource`), with the closures `bench model` and `bench peers` time.
+struct RandomCaptionerBench {
+    var description = ""
+    var fp32Bytes = 0
+    var tensorCount = 0
+    /// Bytes of the model's weights as held (quantized matrices + fp32 rest).
+    var memoryBytes = 0
+    var quantized: (matrices: Int, elements: Int) = (0, 0)
+    /// image -> decoder input.
+    var encode: () throws -> Void = {}
+    /// 5 timed decoder steps for `beams` rows after one untimed one: each step's ms.
+    var steps: () throws -> [Double] = { [] }
+    /// The whole caption (encoder + prompt + beam search), token ids per image.
+    var caption: () throws -> [[Int]] = { [] }
+    /// Greedy decoding of `tokens` steps (or replaying `forcing`): the tokens and each position's logits.
+    var trace: ([Int]?) throws -> (tokens: [Int], logits: [[Float]]) = { _ in ([], []) }
+
+    init(arch: CaptionerArch, quant: QuantizeTarget, minElements: Int, tokens: Int, beams: Int, device: Device) throws {
         var ck = RandomCheckpoint(seed: 42)
-        let buildStart = DispatchTime.now().uptimeNanoseconds
-        // encode(): image -> decoder input; caption(): the whole timed caption.
-        let encode: () throws -> Void
-        // steps(): 5 timed decoder steps for `beams` rows after one untimed step (which pays the
-        // copy-on-write of the shared prompt state), each step's ms.
-        let steps: () throws -> [Double]
-        let caption: () throws -> [[Int]]
-        var description = ""
         let gen = GenerationConfig(maxNewTokens: tokens, stopTokens: [], numBeams: beams)
+        // A fixed, non-constant image so the encoder's activations vary across patches.
+        func pixels(_ size: Int) -> Tensor {
+            var rng = SplitMix64(seed: 11)
+            return Tensor((0..<(3 * size * size)).map { _ in rng.nextFloat() * 2 - 1 }, shape: [1, 3, size, size])
+        }
+        func wrap(_ d: String) -> (QuantizingTensorSource, Weights) {
+            let q = QuantizingTensorSource(ck.source(description: d), to: quant, minElements: minElements, device: device)
+            return (q, Weights(q))
+        }
+        func traceDecoder<D: CausalDecoder>(_ d: D, state: D.State, first: Tensor, forcing: [Int]?) throws -> (tokens: [Int], logits: [[Float]]) {
+            var state = state
+            var logits = [first.scalars]
+            var out: [Int] = []
+            for i in 0..<tokens {
+                let next = forcing.map { $0[i] } ?? argmaxIndex(logits[i])
+                out.append(next)
+                if i + 1 == tokens { break }
+                logits.append(try d.nextLogits(tokens: [next], state: &state, device: device).scalars)
+            }
+            return (out, logits)
+        }
+        let source: QuantizingTensorSource
         switch arch {
         case .clipcap:
             let vision = CLIPVisionConfig.vitB32
             ck.clipVision("vision_model", vision)
             ck.random("visual_projection.weight", [512, vision.hiddenSize])
-            let gptConfig = GPT2Config()
-            ck.gpt2("gpt", gptConfig)
+            ck.gpt2("gpt", GPT2Config())
             ck.linear("clip_project.model.0", out: 768 * 10 / 2, in: 512)
             ck.linear("clip_project.model.2", out: 768 * 10, in: 768 * 10 / 2)
-            let source = InMemoryTensors(ck.tensors, description: "random ClipCap")
-            let clip = try CLIPVisionTransformer(huggingFace: Weights(source), config: vision, projectionDim: 512, device: device)
-            let model = try ClipCap(weights: Weights(source), device: device)
-            let pixels = Tensor(repeating: 0.1, shape: [1, 3, 224, 224])
+            let (q, w) = wrap("random ClipCap")
+            source = q
+            let clip = try CLIPVisionTransformer(huggingFace: w, config: vision, projectionDim: 512, device: device)
+            let model = try ClipCap(weights: w, device: device)
+            let px = pixels(224)
             description = "CLIP ViT-B/32 (HF) + MLP mapper (prefix \(model.prefixLength)) + GPT-2 124M"
-            encode = {
-                let e = try clip.forward(pixels: pixels, device: device).imageEmbeds ?? Tensor(zeros: [1, 512])
-                _ = try model.prefix(clipEmbedding: e, device: device)
-            }
-            let (hidden, cache) = try model.prefixHiddenStates(clipEmbedding: Tensor(repeating: 0.1, shape: [1, 512]), device: device)
-            _ = hidden
+            func embed() throws -> Tensor { try clip.forward(pixels: px, device: device).imageEmbeds ?? Tensor(zeros: [1, 512]) }
+            encode = { _ = try model.prefix(clipEmbedding: embed(), device: device) }
+            let (_, cache) = try model.prefixHiddenStates(clipEmbedding: embed(), device: device)
             var beamCache = cache
             try beamCache.reorder(batch: Array(repeating: 0, count: beams), device: device)
             let stepCache = beamCache
             steps = { try timeSteps(stepCache, beams: beams) { c, t in _ = try model.gpt.nextLogits(tokens: t, state: &c, device: device) } }
-            caption = {
-                let e = try clip.forward(pixels: pixels, device: device).imageEmbeds ?? Tensor(zeros: [1, 512])
-                return try model.generate(clipEmbedding: e, config: gen, device: device)
+            caption = { try model.generate(clipEmbedding: embed(), config: gen, device: device) }
+            trace = { forcing in
+                let (hidden, cache) = try model.prefixHiddenStates(clipEmbedding: embed(), device: device)
+                return try traceDecoder(model.gpt, state: cache, first: model.gpt.lastLogits(hidden, device: device), forcing: forcing)
             }
         case .smallcap:
             let config = SmallCapConfig.published(reduceFactor: 4)
             ck.clipVision("encoder", config.vision)
             ck.gpt2("decoder", config.decoder, crossFactor: config.crossAttentionReduceFactor, encoderWidth: config.encoderHiddenSize)
-            let model = try SmallCap(config: config, weights: Weights(InMemoryTensors(ck.tensors, description: "random SmallCap")), device: device)
-            let pixels = Tensor(repeating: 0.1, shape: [1, 3, 224, 224])
+            let (q, w) = wrap("random SmallCap")
+            source = q
+            let model = try SmallCap(config: config, weights: w, device: device)
+            let px = pixels(224)
             // A retrieval prompt of typical length: 4 captions of ~11 tokens plus the template (~60 tokens).
             let prompt = (0..<60).map { 100 + ($0 * 37) % 5000 }
             description = "CLIP ViT-B/32 encoder + GPT-2 124M with cross-attention (factor 4), prompt \(prompt.count) tokens"
-            encode = { _ = try model.encode(pixels: pixels, device: device) }
-            let enc = try model.encode(pixels: pixels, device: device)
+            encode = { _ = try model.encode(pixels: px, device: device) }
+            let enc = try model.encode(pixels: px, device: device)
             var state = try model.makeState(encoderStates: enc, device: device)
             _ = try model.hiddenStates(ids: [prompt], state: &state, device: device)
             try model.reorderState(&state, rows: Array(repeating: 0, count: beams), device: device)
             let stepState = state
             steps = { try timeSteps(stepState, beams: beams) { s, t in _ = try model.nextLogits(tokens: t, state: &s, device: device) } }
-            caption = {
-                let enc = try model.encode(pixels: pixels, device: device)
-                return try model.generate(encoderStates: enc, prompts: [prompt], config: gen, device: device)
+            caption = { try model.generate(encoderStates: model.encode(pixels: px, device: device), prompts: [prompt], config: gen, device: device) }
+            trace = { forcing in
+                var state = try model.makeState(encoderStates: model.encode(pixels: px, device: device), device: device)
+                let hidden = try model.hiddenStates(ids: [prompt], state: &state, device: device)
+                return try traceDecoder(model, state: state, first: model.decoder.lastLogits(hidden, device: device), forcing: forcing)
             }
         case .blip:
             let config = BLIPConfig.publishedBase
             ck.blip(config)
-            let model = try BLIP(config: config, weights: Weights(InMemoryTensors(ck.tensors, description: "random BLIP")))
-            let pixels = Tensor(repeating: 0.1, shape: [1, 3, 384, 384])
+            let (q, w) = wrap("random BLIP")
+            source = q
+            let model = try BLIP(config: config, weights: w)
+            let px = pixels(384)
             let prompt = [30522, 1037, 3861, 1997]  // [DEC] a picture of
             description = "BLIP base: ViT-B/16 at 384² + BERT-base decoder (12 heads), prompt \"a picture of\""
-            encode = { _ = try model.vision.forward(pixels: pixels, device: device) }
-            let image = try model.vision.forward(pixels: pixels, device: device)
+            encode = { _ = try model.vision.forward(pixels: px, device: device) }
+            let image = try model.vision.forward(pixels: px, device: device)
             var state = try model.text.makeState(imageEmbeds: image, device: device)
             _ = try model.text.hiddenStates(ids: [prompt], state: &state, device: device)
             try model.text.reorderState(&state, rows: Array(repeating: 0, count: beams), device: device)
             let stepState = state
             steps = { try timeSteps(stepState, beams: beams) { s, t in _ = try model.text.nextLogits(tokens: t, state: &s, device: device) } }
-            caption = {
-                let image = try model.vision.forward(pixels: pixels, device: device)
-                return try model.generate(imageEmbeds: image, prompt: prompt, config: gen, device: device)
+            caption = { try model.generate(imageEmbeds: model.vision.forward(pixels: px, device: device), prompt: prompt, config: gen, device: device) }
+            trace = { forcing in
+                var state = try model.text.makeState(imageEmbeds: model.vision.forward(pixels: px, device: device), device: device)
+                let hidden = try model.text.hiddenStates(ids: [prompt], state: &state, device: device)
+                return try traceDecoder(model.text, state: state, first: model.text.lastLogits(hidden, device: device), forcing: forcing)
             }
         }
-        let buildMs = milliseconds(since: buildStart)
-        print(description)
-        print(String(format: "weights: %.1f MB (%d tensors, fp32, tied ones once)   build incl. random fill: %.0f ms", Double(ck.bytes) / 1e6, ck.tensors.count, buildMs))
-        var encodeMs: [Double] = [], stepMs: [Double] = [], totalMs: [Double] = []
-        var produced = 0
-        for _ in 0..<runs {
-            var t = DispatchTime.now().uptimeNanoseconds
-            try encode()
-            encodeMs.append(milliseconds(since: t))
-            stepMs += try steps()
-            t = DispatchTime.now().uptimeNanoseconds
-            let ids = try caption()
-            totalMs.append(milliseconds(since: t))
-            produced = ids.first?.count ?? 0
-        }
-        print(pad("encoder (ms)", 34) + String(format: "%.1f", median(encodeMs)))
-        print(pad("decoder step, \(beams) beams (ms/token)", 34) + String(format: "%.1f", median(stepMs)))
-        print(pad("caption: \(tokens) tokens, beam \(beams) (ms)", 34) + String(format: "%.1f", median(totalMs)) + "   (\(produced) tokens produced)")
-        print(pad("peak RSS (MB)", 34) + String(format: "%.0f", Double(peakRSSBytes()) / 1e6))
-        print("medians of \(runs) runs (decoder step: \(runs * 5) samples)")
+        fp32Bytes = ck.bytes
+        tensorCount = ck.count
+        quantized = source.quantizedCount
+        // Quantized matrices as held, plus every other distinct tensor at fp32.
+        let quantizedFp32Bytes = quantized.elements * 4
+        memoryBytes = source.quantizedBytes + max(0, fp32Bytes - quantizedFp32Bytes)
     }
 }
+
+/// `RandomCheckpoint`'s tensors, generated on load. Tied entries (`lm_head.weight`) are left out, as published
+/// Hugging Face GPT-2 files leave them out, so the model ties the head to `wte` instead of holding it twice.
+struct LazyRandomTensors: TensorSource, @unchecked Sendable {
+    let checkpoint: RandomCheckpoint
+    let sourceDescription: String
+    var tensorNames: [String] { checkpoint.specs.keys.sorted() }
+    func tensorInfo(_ name: String) -> TensorInfo? {
+        checkpoint.specs[name].map { TensorInfo(dtype: "F32", shape: $0.shape) }
+    }
+    func loadTensor(_ name: String) throws -> Tensor {
+        guard checkpoint.specs[name] != nil, let t = checkpoint.make(name) else {
+            throw WeightError.missing(name: name, source: sourceDescription)
+        }
+        return t
+    }
+}
+
+/// Index of the largest value (the first on ties).
+func argmaxIndex(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) } ?? 0 }

@@ -207,14 +207,14 @@ struct SwiftPeerWorkloads {
             let vision = CLIPVisionConfig.vitB32
             ck.clipVision("vision_model", vision)
             ck.random("visual_projection.weight", [512, vision.hiddenSize])
-            clip = try CLIPVisionTransformer(huggingFace: Weights(InMemoryTensors(ck.tensors, description: "random CLIP")),
+            clip = try CLIPVisionTransformer(huggingFace: Weights(ck.source(description: "random CLIP")),
                                              config: vision, projectionDim: 512, device: device)
-            ck.tensors = [:]
+            ck = RandomCheckpoint(seed: 42)
         }
         if selected.contains(where: { $0.hasPrefix("gpt2") }) {
             ck.gpt2("gpt", GPT2Config())
-            gpt2 = try GPT2(config: GPT2Config(), weights: Weights(InMemoryTensors(ck.tensors, description: "random GPT-2")).pp("gpt"))
-            ck.tensors = [:]
+            gpt2 = try GPT2(config: GPT2Config(), weights: Weights(ck.source(description: "random GPT-2")).pp("gpt"))
+            ck = RandomCheckpoint(seed: 42)
         }
         var prompt = decoderPrompt
         if selected.contains(where: { $0.hasPrefix("decoder") }) {
