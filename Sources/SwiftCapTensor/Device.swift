@@ -39,6 +39,17 @@ public struct Device: Sendable {
     /// Persistent workers for `parallelFor` (threads − 1 of them; nil for one thread or when
     /// SWIFTCAP_POOL=0). Shared by copies of this device.
     let pool: WorkerPool?
+    /// Whether int8 weights meeting `integerGEMMMinRows` input rows run on the integer GEMM (activations
+    /// rounded to int8 per row; `Device.integerGEMM`). On by default where VNNI is compiled in;
+    /// `SWIFTCAP_INT8_GEMM=0` or `withIntegerGEMM(false)` keeps fp32 activations (dequantize + sgemm).
+    public private(set) var integerGEMMEnabled: Bool
+
+    /// This device with the integer GEMM switched on or off (same threads, backend and worker pool).
+    public func withIntegerGEMM(_ enabled: Bool) -> Device {
+        var d = self
+        d.integerGEMMEnabled = enabled
+        return d
+    }
 
     /// Number of cores the OS reports as active.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -49,6 +60,7 @@ public struct Device: Sendable {
         self.threads = t
         self.gemm = gemm ?? defaultGEMMBackend(threads: t)
         let env = ProcessInfo.processInfo.environment
+        self.integerGEMMEnabled = env["SWIFTCAP_INT8_GEMM"] != "0"
         self.pool = t > 1 && env["SWIFTCAP_POOL"] != "0"
             ? WorkerPool(workers: t - 1, spinMicroseconds: env["SWIFTCAP_POOL_SPIN_US"].flatMap { Int($0) } ?? 50) : nil
     }

@@ -127,7 +127,7 @@ extension Device {
         let code = weight.scheme.code, flag = kernel.flag
         let qdata = weight.data.pointer
         let acc: Int32 = accumulate ? 1 : 0
-        if weight.scheme == .int8, kernel == .best, rows >= Device.integerGEMMMinRows, QuantKernel.hasIntegerGEMM {
+        if weight.scheme == .int8, kernel == .best, integerGEMMEnabled, rows >= Device.integerGEMMMinRows, QuantKernel.hasIntegerGEMM {
             try integerGEMM(px, rows: rows, weight: weight, inOut: inOut, into: pc, accumulate: accumulate, portable: false)
             withExtendedLifetime((xc.storage, weight.data)) {}
             return out

@@ -209,7 +209,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Timed repetitions (medians reported).") var runs = 3
     @Option(help: "New tokens in the timed caption.") var tokens = 20
     @Option(help: "Beam width of the timed caption.") var beams = 3
-    @Option(help: "With --random-weights: hold the weight matrices as f32, f16, int8 or q4 in memory (encoder included); the quality cost against fp32 is printed after the timings.")
+    @Option(help: "Hold the weight matrices as f32, f16, int8 or q4 in memory (encoder included); the quality cost against fp32 is printed after the timings.")
     var quant: QuantizeTarget = .f32
     @Option(help: "Rank-2 tensors with at least this many elements count as weight matrices for --quant.") var minElements = 4096
     @Flag(help: "With --quant: skip the comparison with fp32 (which builds the model twice more).") var noCompare = false
@@ -232,6 +232,7 @@ struct BenchModel: ParsableCommand {
         options.beams = beams
         options.maxTokens = tokens
         options.threads = compute.threads
+        options.quant = quant
         let hub = try resolveHubCaptioner(spec, arch: arch, options: options)
         let device = compute.device
         print("model: \(spec)   arch: \(hub.arch.rawValue)   files: \(hub.weights.path)   backend: \(device.gemm.name)   threads: \(device.threads)")
