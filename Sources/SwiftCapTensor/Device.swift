@@ -31,6 +31,10 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
     public var description: String { names.isEmpty ? "(none detected)" : names.joined(separator: " ") }
 }
 
+/// Gives heap pages freed by the allocator back to the OS (glibc `malloc_trim`); call after a load that
+/// read large temporary tensors (e.g. fp32 weights quantized and dropped), which glibc would keep resident.
+public func releaseFreedHeapMemory() { _ = sc_release_freed_heap() }
+
 /// Where tensor work runs: a thread count and a GEMM backend. Passed explicitly to every op;
 /// there is no global device.
 public struct Device: Sendable {

@@ -178,6 +178,8 @@ final class PublishedCaptioner: Captioner {
                 return "a picture of \(try tok.decode(words))"
             }
         }
+        // fp32 tensors read to be quantized are gone now; give their heap pages back.
+        if options.quant != .f32 { releaseFreedHeap() }
     }
 
     func caption(imageAt url: URL) throws -> CaptionResult {
