@@ -185,3 +185,134 @@ void sc_qgemm_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N
     free(tmp);
     free(bp);
 }
+
+// ---- Few input rows (decode steps): no packing, the weights are read in their stored layout. ----
+//
+// [out, in] (nk): four output rows of W at a time, 64 k per VPDPBUSD, horizontal sums at the end.
+// [in, out] (kn): 64 output columns x 4 k per step; the four k rows are interleaved in registers into
+// VNNI order (byte/word unpacks), which leaves the 64 int32 sums lane-permuted: element e of
+// accumulator i holds column 16 (e / 4) + 4 i + e % 4 (undone when storing).
+// Both compute the weight sums needed for the +128 offset on the fly (VPDPBUSD with a vector of ones).
+
+static void gemv_i8_portable(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
+                             const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate) {
+    for (int n = n0; n < n1; n++) {
+        int32_t wsum = 0;
+        for (int k = 0; k < K; k++) wsum += inOut ? w[(size_t)k * N + n] : w[(size_t)n * K + k];
+        for (int m = 0; m < M; m++) {
+            const uint8_t *a = qa + (size_t)m * Kp;
+            int32_t acc = 0;
+            for (int k = 0; k < K; k++) acc += (int32_t)a[k] * (int32_t)(inOut ? w[(size_t)k * N + n] : w[(size_t)n * K + k]);
+            float v = (float)(acc - 128 * wsum) * sa[m] * (inOut ? 1.0f : wscale[n]);
+            float *yp = y + (size_t)m * ldy + n;
+            *yp = accumulate ? *yp + v : v;
+        }
+    }
+}
+
+#ifdef SC_HAVE_VNNI
+static inline __attribute__((always_inline))
+void gemv_nk_block(const int8_t *w, const float *wscale, int K, int n, int nb, const uint8_t *qa, int Kp, const float *sa,
+                   int m0, int MR, float *y, int ldy, int accumulate) {
+    __m512i acc[4][4], ws[4];
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int j = 0; j < 4; j++) { ws[j] = _mm512_setzero_si512(); for (int r = 0; r < 4; r++) acc[r][j] = _mm512_setzero_si512(); }
+    for (int k = 0; k < K; k += 64) {
+        __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (K - k)) - 1);
+        __m512i wv[4];
+        for (int j = 0; j < 4; j++) {
+            wv[j] = j < nb ? _mm512_maskz_loadu_epi8(mk, w + (size_t)(n + j) * K + k) : _mm512_setzero_si512();
+            ws[j] = _mm512_dpbusd_epi32(ws[j], ones, wv[j]);
+        }
+        for (int r = 0; r < MR; r++) {
+            __m512i av = _mm512_maskz_loadu_epi8(mk, qa + (size_t)(m0 + r) * Kp + k);
+            for (int j = 0; j < 4; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, wv[j]);
+        }
+    }
+    for (int j = 0; j < nb; j++) {
+        int32_t wsum = _mm512_reduce_add_epi32(ws[j]);
+        for (int r = 0; r < MR; r++) {
+            int32_t s = _mm512_reduce_add_epi32(acc[r][j]) - 128 * wsum;
+            float v = (float)s * sa[m0 + r] * wscale[n + j];
+            float *yp = y + (size_t)(m0 + r) * ldy + n + j;
+            *yp = accumulate ? *yp + v : v;
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void gemv_kn_block(const int8_t *w, int K, int N, int n, int nb, const uint8_t *qa, int Kp, const float *sa,
+                   int m0, int MR, float *y, int ldy, int accumulate) {
+    __m512i acc[4][4], cs[4];
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int i = 0; i < 4; i++) { cs[i] = _mm512_setzero_si512(); for (int r = 0; r < 4; r++) acc[r][i] = _mm512_setzero_si512(); }
+    __mmask64 mn = nb >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nb) - 1);
+    for (int k = 0; k < K; k += 4) {
+        __m512i r0 = _mm512_maskz_loadu_epi8(mn, w + (size_t)k * N + n);
+        __m512i r1 = k + 1 < K ? _mm512_maskz_loadu_epi8(mn, w + (size_t)(k + 1) * N + n) : _mm512_setzero_si512();
+        __m512i r2 = k + 2 < K ? _mm512_maskz_loadu_epi8(mn, w + (size_t)(k + 2) * N + n) : _mm512_setzero_si512();
+        __m512i r3 = k + 3 < K ? _mm512_maskz_loadu_epi8(mn, w + (size_t)(k + 3) * N + n) : _mm512_setzero_si512();
+        __m512i a = _mm512_unpacklo_epi8(r0, r1), b = _mm512_unpackhi_epi8(r0, r1);
+        __m512i c = _mm512_unpacklo_epi8(r2, r3), d = _mm512_unpackhi_epi8(r2, r3);
+        __m512i p[4] = { _mm512_unpacklo_epi16(a, c), _mm512_unpackhi_epi16(a, c),
+                         _mm512_unpacklo_epi16(b, d), _mm512_unpackhi_epi16(b, d) };
+        for (int i = 0; i < 4; i++) cs[i] = _mm512_dpbusd_epi32(cs[i], ones, p[i]);
+        for (int r = 0; r < MR; r++) {
+            int32_t word;
+            memcpy(&word, qa + (size_t)(m0 + r) * Kp + k, 4);
+            __m512i av = _mm512_set1_epi32(word);
+            for (int i = 0; i < 4; i++) acc[r][i] = _mm512_dpbusd_epi32(acc[r][i], av, p[i]);
+        }
+    }
+    int32_t sums[4][16], col[4][16];
+    for (int i = 0; i < 4; i++) _mm512_storeu_si512((void *)col[i], cs[i]);
+    for (int r = 0; r < MR; r++) {
+        for (int i = 0; i < 4; i++) _mm512_storeu_si512((void *)sums[i], acc[r][i]);
+        float *yr = y + (size_t)(m0 + r) * ldy + n;
+        for (int i = 0; i < 4; i++)
+            for (int e = 0; e < 16; e++) {
+                int c = 16 * (e >> 2) + 4 * i + (e & 3);
+                if (c >= nb) continue;
+                float v = (float)(sums[i][e] - 128 * col[i][e]) * sa[m0 + r];
+                yr[c] = accumulate ? yr[c] + v : v;
+            }
+    }
+}
+#endif
+
+void sc_qgemv_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
+                   const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate, int portable) {
+#ifdef SC_HAVE_VNNI
+    if (!portable) {
+        if (!inOut) {
+            for (int n = n0; n < n1; n += 4) {
+                int nb = n1 - n < 4 ? n1 - n : 4;
+                for (int m = 0; m < M; m += 4) {
+                    int mr = M - m < 4 ? M - m : 4;
+                    switch (mr) {
+                    case 4: gemv_nk_block(w, wscale, K, n, nb, qa, Kp, sa, m, 4, y, ldy, accumulate); break;
+                    case 3: gemv_nk_block(w, wscale, K, n, nb, qa, Kp, sa, m, 3, y, ldy, accumulate); break;
+                    case 2: gemv_nk_block(w, wscale, K, n, nb, qa, Kp, sa, m, 2, y, ldy, accumulate); break;
+                    default: gemv_nk_block(w, wscale, K, n, nb, qa, Kp, sa, m, 1, y, ldy, accumulate); break;
+                    }
+                }
+            }
+        } else {
+            for (int n = n0; n < n1; n += 64) {
+                int nb = n1 - n < 64 ? n1 - n : 64;
+                for (int m = 0; m < M; m += 4) {
+                    int mr = M - m < 4 ? M - m : 4;
+                    switch (mr) {
+                    case 4: gemv_kn_block(w, K, N, n, nb, qa, Kp, sa, m, 4, y, ldy, accumulate); break;
+                    case 3: gemv_kn_block(w, K, N, n, nb, qa, Kp, sa, m, 3, y, ldy, accumulate); break;
+                    case 2: gemv_kn_block(w, K, N, n, nb, qa, Kp, sa, m, 2, y, ldy, accumulate); break;
+                    default: gemv_kn_block(w, K, N, n, nb, qa, Kp, sa, m, 1, y, ldy, accumulate); break;
+                    }
+                }
+            }
+        }
+        return;
+    }
+#endif
+    gemv_i8_portable(inOut, w, wscale, K, N, n0, n1, qa, Kp, sa, M, y, ldy, accumulate);
+}

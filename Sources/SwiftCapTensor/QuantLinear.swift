@@ -127,7 +127,7 @@ extension Device {
         let code = weight.scheme.code, flag = kernel.flag
         let qdata = weight.data.pointer
         let acc: Int32 = accumulate ? 1 : 0
-        if weight.scheme == .int8, kernel == .best, integerGEMMEnabled, rows >= Device.integerGEMMMinRows, QuantKernel.hasIntegerGEMM {
+        if weight.scheme == .int8, kernel == .best, integerGEMMEnabled, QuantKernel.hasIntegerGEMM {
             try integerGEMM(px, rows: rows, weight: weight, inOut: inOut, into: pc, accumulate: accumulate, portable: false)
             withExtendedLifetime((xc.storage, weight.data)) {}
             return out
@@ -179,9 +179,10 @@ extension Device {
         return out
     }
 
-    /// Inputs with at least this many rows run int8 weights through the integer GEMM (`sc_qgemm_u8s8`:
-    /// activations quantized per row to int8, VPDPBUSD, int32 sums) where VNNI is compiled in; fewer rows
-    /// (decode steps) keep the fused dequantize-and-dot kernels, which leave the activations in fp32.
+    /// int8 weights run on integer kernels where VNNI is compiled in (`Device.integerGEMMEnabled`):
+    /// activations quantized per row to int8, VPDPBUSD, int32 sums. Inputs with at least this many rows
+    /// use the packed GEMM (`sc_qgemm_u8s8`); fewer rows (decode steps) read the weights in place
+    /// (`sc_qgemv_u8s8`).
     public static let integerGEMMMinRows = 16
 
     /// `y[rows, out] (+)= x[rows, in] · W` with int8 `weight` ([out, in], or [in, out] when `inOut`) on the
@@ -205,6 +206,15 @@ extension Device {
                 let psa = sab.baseAddress!
                 parallelFor(rows, costPerItem: inF * 4) { r0, r1 in
                     sc_quantize_activations_u8(x, Int32(inF), inOut ? sp : nil, Int32(inF), Int32(kp), Int32(r0), Int32(r1), qa, psa)
+                }
+                if rows < Device.integerGEMMMinRows {
+                    // Decode steps: weights read in place (4 output rows / 64 output columns per block).
+                    let width = inOut ? 64 : 4
+                    parallelFor((outF + width - 1) / width, costPerItem: width * inF * rows / 4) { b0, b1 in
+                        sc_qgemv_u8s8(inOut ? 1 : 0, qw, sp, Int32(inF), Int32(outF), Int32(b0 * width), Int32(min(outF, b1 * width)),
+                                      qa, Int32(kp), psa, Int32(rows), y, Int32(outF), accumulate ? 1 : 0, portable ? 1 : 0)
+                    }
+                    return
                 }
                 let blocks = (outF + 31) / 32
                 parallelFor(blocks, costPerItem: 32 * inF * rows / 4) { b0, b1 in

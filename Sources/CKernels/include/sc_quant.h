@@ -50,6 +50,10 @@ void sc_quantize_activations_u8(const float *x, int ldx, const float *kscale, in
 /// folded into qa). Packs 32 columns at a time into a private buffer; VPDPBUSD when compiled in.
 void sc_qgemm_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
                    const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate, int portable);
+/// The same product for few rows (decode steps), reading W in its stored layout without packing:
+/// output columns [n0, n1) (n0 a multiple of 4 for [out, in], of 64 for [in, out]).
+void sc_qgemv_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
+                   const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate, int portable);
 /// Whether sc_qgemm_u8s8 has its AVX-512 VNNI kernel on this build.
 int sc_qgemm_has_vnni(void);
 
