@@ -21,7 +21,10 @@ final class ServeCLITests: XCTestCase {
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
         let lines = LinesBox()
-        err.fileHandleForReading.readabilityHandler = { h in lines.append(h.availableData) }
+        err.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if d.isEmpty { h.readabilityHandler = nil } else { lines.append(d) }  // end of file: stop being called (it spins otherwise)
+        }
         try p.run()
         defer { if p.isRunning { p.terminate() } }
         // The log says which port the kernel gave.

@@ -32,7 +32,10 @@ final class ServePublishedCLITests: XCTestCase {
             process.standardError = err
             process.standardOutput = FileHandle.nullDevice
             let log = self.log
-            err.fileHandleForReading.readabilityHandler = { h in log.append(h.availableData) }
+            err.fileHandleForReading.readabilityHandler = { h in
+                let d = h.availableData
+                if d.isEmpty { h.readabilityHandler = nil } else { log.append(d) }  // end of file: stop being called
+            }
             try process.run()
             var port: Int?
             for _ in 0..<600 where port == nil && process.isRunning {
@@ -171,8 +174,9 @@ final class FakeHubProcess {
         endpoint = "http://127.0.0.1:\(port)"
     }
 
+    /// SIGKILL: the test process may have SIGTERM ignored (a disposition children inherit), and the hub keeps no state.
     func stop() {
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         try? FileManager.default.removeItem(at: root)
     }
 }
