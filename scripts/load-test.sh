@@ -75,6 +75,7 @@ PY
 }
 
 want() { [[ ",$only," == *",$1,"* ]]; }
+errors() { echo $(( $(field connect_errors "$1") + $(field read_errors "$1") + $(field other_socket_errors "$1") )); }
 
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 echo "# swiftcap serve load test — $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -89,7 +90,6 @@ sleep 1
 idle_rss=$(rss_kb)
 echo "| concurrency | photos/s (200) | p50 ms | p90 ms | p99 ms | max ms | 200 | 503 | other | socket errors | server RSS MB | load avg (1 min) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-errors() { echo $(( $(field connect_errors "$1") + $(field read_errors "$1") + $(field other_socket_errors "$1") )); }
 peak_rss=$idle_rss
 for c in 1 2 8 32 128; do
     r=$(run_wrk "$c" "$seconds")
