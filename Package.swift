@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "SwiftCapModels",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
         .target(name: "SwiftCapPipelines",
-                dependencies: ["SwiftCapModels", "SwiftCapMetrics"]),
+                dependencies: ["SwiftCapModels", "SwiftCapMetrics", "SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText"]),
         .target(name: "SwiftCapTraining",
                 dependencies: ["SwiftCapTensor", "SwiftCapFormats", "SwiftCapImage", "SwiftCapText", "SwiftCapModels", "SwiftCapPipelines"]),
         .target(name: "SwiftCap",
@@ -92,7 +92,8 @@ let package = Package(
         .testTarget(name: "SwiftCapCLITests", dependencies: ["SwiftCapTestSupport", "SwiftCapFormats"]),
         // Starts the real server on 127.0.0.1 and calls it over HTTP (URLSession).
         .testTarget(name: "SwiftCapServiceTests",
-                    dependencies: ["SwiftCapTestSupport", "SwiftCapService", "SwiftCapPipelines", "SwiftCapImage"]),
+                    dependencies: ["SwiftCapTestSupport", "SwiftCapService", "SwiftCapPipelines", "SwiftCapImage",
+                                   "SwiftCapModels", "SwiftCapText", "SwiftCapTensor"]),
     ],
     // Language mode 5: kernels share raw buffers across worker threads, which strict
     // Sendable checking cannot express without wrappers on every hot loop.

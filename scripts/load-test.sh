@@ -8,10 +8,11 @@
 # Prints a Markdown table (docs/serving.md has a run). Every loop is bounded in time; only 127.0.0.1 is called.
 #
 #   scripts/load-test.sh [--seconds 20] [--workers 2] [--port 18090] [--photo PHOTO]
+#                        [--only sweep,overload,sigterm,restart,bench] [--serve-args "--arch blip --weights DIR"]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-seconds=20 workers=2 port=18090
+seconds=20 workers=2 port=18090 only="sweep,overload,sigterm,restart,bench" serve_args=""
 photo="${SWIFTCAP_SHARED:-$repo/../shared}/eval/coco-dev/images/000000000285.jpg"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -19,6 +20,8 @@ while [ $# -gt 0 ]; do
         --workers) workers="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
         --photo) photo="$2"; shift 2 ;;
+        --only) only="$2"; shift 2 ;;
+        --serve-args) serve_args="$2"; shift 2 ;;
         *) echo "load-test: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +37,8 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
 start() {  # start ARGS...: serve in the background, wait (≤ 60 s) for /readyz
-    "$bin" serve --port "$port" --workers "$workers" "$@" >>"$log/server.log" 2>&1 &
+    # shellcheck disable=SC2086  # --serve-args is split into words on purpose
+    "$bin" serve --port "$port" --workers "$workers" $serve_args "$@" >>"$log/server.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 600); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz" || true)" = 200 ] && return 0
@@ -70,19 +74,22 @@ print(f"{int(total)} {q(0.5)} {q(0.99)}")
 PY
 }
 
+want() { [[ ",$only," == *",$1,"* ]]; }
+errors() { echo $(( $(field connect_errors "$1") + $(field read_errors "$1") + $(field other_socket_errors "$1") )); }
+
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 echo "# swiftcap serve load test — $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "CPU: $cpu; photo: $(basename "$photo") ($(stat -c %s "$photo") bytes); server: --workers $workers; wrk -t1, $seconds s per row"
+echo "CPU: $cpu; photo: $(basename "$photo") ($(stat -c %s "$photo") bytes); server: --workers $workers $serve_args; wrk -t1, $seconds s per row"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
+if want sweep; then
 start --queue 256 --timeout-s 120
 wrk -t1 -c2 -d3s --timeout 60s -s scripts/load-test.lua "$url" >/dev/null 2>&1 || true   # warm-up
 sleep 1
 idle_rss=$(rss_kb)
 echo "| concurrency | photos/s (200) | p50 ms | p90 ms | p99 ms | max ms | 200 | 503 | other | socket errors | server RSS MB | load avg (1 min) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-errors() { echo $(( $(field connect_errors "$1") + $(field read_errors "$1") + $(field other_socket_errors "$1") )); }
 peak_rss=$idle_rss
 for c in 1 2 8 32 128; do
     r=$(run_wrk "$c" "$seconds")
@@ -93,7 +100,9 @@ echo
 sleep 2
 echo "Server RSS: idle after warm-up $((idle_rss / 1024)) MB, highest seen after a row $((peak_rss / 1024)) MB, idle after the sweep $(( $(rss_kb) / 1024 )) MB."
 stop
+fi
 
+if want overload; then
 echo
 echo "## Overload: concurrency 128 against --queue 4"
 start --queue 4 --timeout-s 120
@@ -104,7 +113,9 @@ read -r n p50 p99 <<<"$(accepted_percentiles "$log/m0" "$log/m1")"
 echo "wrk, all answers: p50 $(field p50_ms "$r") ms, p99 $(field p99_ms "$r") ms; 200: $(field ok "$r") ($(field ok_per_s "$r")/s), 503: $(field busy503 "$r"), other: $(field other "$r"), socket errors: $(errors "$r")"
 echo "accepted photos (server histogram, $n answers): p50 $p50 ms, p99 $p99 ms"
 stop
+fi
 
+if want sigterm; then
 echo
 echo "## SIGTERM during load (concurrency 8)"
 start --queue 64 --timeout-s 120
@@ -121,7 +132,9 @@ echo "server exit status after SIGTERM: $rc; answered during the run: 200: $(fie
 answered=$(tail -n +"$((lines_before + 1))" "$log/server.log" | grep -c 'path=/v1/captions.*status=200' || true)
 echo "captions the server logged as answered 200 in this run: $answered (wrk received $(field ok "$r"))"
 grep -E 'stopping workers|stopped' "$log/server.log" | tail -2
+fi
 
+if want restart; then
 echo
 echo "## kill -9 and restart"
 start --queue 16
@@ -132,7 +145,9 @@ t1=$(date +%s.%N)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: image/jpeg' --data-binary @"$photo" "$url/v1/captions")
 echo "restart after kill -9: /readyz 200 after $(python3 -c "print(f'{$t1 - $t0:.2f}')") s; first caption: HTTP $code"
 stop
+fi
 
+if want bench; then
 echo
 echo "## swiftcap bench caption vs serve at concurrency 8, alternating (same photo, same machine)"
 echo "| run | photos/s | load avg (1 min) after |"
@@ -146,5 +161,6 @@ for _ in 1 2; do
     stop
     echo "| serve --workers $workers, wrk -c8 ${seconds} s | $(field ok_per_s "$r") | $(cut -d' ' -f1 /proc/loadavg) |"
 done
+fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

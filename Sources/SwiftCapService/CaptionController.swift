@@ -20,31 +20,16 @@ struct CaptionController<Context: RequestContext>: Sendable {
 
     @Sendable func caption(_ request: Request, context: Context) async throws -> Response {
         var request = request
-        let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
-        let options = try CaptionRequestOptions.parse(query, loadedDecoder: engine.decoderName)
+        let (options, mediaType, captioner) = try checkBeforeReading(request)
         let contentType = request.headers[.contentType]
-        let mediaType = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        guard let mediaType, Self.photoTypes.contains(mediaType) || mediaType == "multipart/form-data" else {
-            throw ServiceError.unsupportedMediaType(contentType.map { String($0.prefix(80)) })
-        }
         let limit = configuration.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-            throw ServiceError.bodyTooLarge(limit: limit)
-        }
-        guard let captioner = engine.captioner else {
-            metrics.rejection("not_ready")
-            throw ServiceError.notReady()
-        }
-        // Overload is answered before the body is read (the pool re-checks when the photo is submitted).
-        if pool.isFull {
-            metrics.rejection("queue_full")
-            throw ServiceError.queueFull(depth: pool.capacity)
-        }
         let body: Data
         do {
             body = Data(try await request.body.collect(upTo: limit).readableBytesView)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw ServiceError.bodyTooLarge(limit: limit)
+            var tooLarge = ServiceError.bodyTooLarge(limit: limit)
+            tooLarge.extraHeaders[.connection] = "close"  // the rest of the upload is not read
+            throw tooLarge
         }
         guard !body.isEmpty else { throw ServiceError.badRequest("the request body is empty; send a JPEG or PNG photo") }
 
@@ -80,7 +65,44 @@ struct CaptionController<Context: RequestContext>: Sendable {
         return try json(MultiCaptionResponse(results: results, model: engine.modelID))
     }
 
-    private func captionOne(_ data: Data, name: String, captioner: DefaultCaptioner, options: CaptionRequestOptions) async throws -> CaptionResponse {
+    /// Everything decided from the head alone, before the body is read. A request refused here that still has
+    /// its body coming is answered with `Connection: close`: `CloseAfterResponseHandler` then ends the
+    /// connection without receiving the upload (on overload above all, where reading rejected uploads in full
+    /// cost the accepted ones their CPU).
+    private func checkBeforeReading(_ request: Request) throws -> (CaptionRequestOptions, String, ServedCaptioner) {
+        do {
+            let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+            let options = try CaptionRequestOptions.parse(query, loadedDecoder: engine.decoderName)
+            let contentType = request.headers[.contentType]
+            let mediaType = contentType?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let mediaType, Self.photoTypes.contains(mediaType) || mediaType == "multipart/form-data" else {
+                throw ServiceError.unsupportedMediaType(contentType.map { String($0.prefix(80)) })
+            }
+            let limit = configuration.maxBodyBytes
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+                throw ServiceError.bodyTooLarge(limit: limit)
+            }
+            guard let captioner = engine.captioner else {
+                metrics.rejection("not_ready")
+                throw ServiceError.notReady()
+            }
+            try options.check(against: captioner, decoderName: engine.decoderName)
+            // Overload is answered before the body is read (the pool re-checks when the photo is submitted).
+            if pool.isFull {
+                metrics.rejection("queue_full")
+                throw ServiceError.queueFull(depth: pool.capacity)
+            }
+            return (options, mediaType, captioner)
+        } catch var error as ServiceError {
+            let length = request.headers[.contentLength].flatMap { Int($0) }
+            if length.map({ $0 > 0 }) ?? (request.headers[.transferEncoding] != nil) {
+                error.extraHeaders[.connection] = "close"
+            }
+            throw error
+        }
+    }
+
+    private func captionOne(_ data: Data, name: String, captioner: ServedCaptioner, options: CaptionRequestOptions) async throws -> CaptionResponse {
         let accepted = DispatchTime.now().uptimeNanoseconds
         let decoder = ImageDecoder(options: engine.decodeOptions)
         let modelID = engine.modelID
@@ -90,8 +112,8 @@ struct CaptionController<Context: RequestContext>: Sendable {
                 return try CaptionEngine.caption(data, name: name, captioner: captioner, decoder: decoder, device: device,
                                                  options: options, modelID: modelID, queuedMilliseconds: queued)
             }
-            for stage in ["queue", "decode", "detector", "classifier", "decoder"] {
-                metrics.stage(stage, milliseconds: r.timings_ms[stage] ?? 0)
+            for (stage, ms) in r.timings_ms where stage != "total" {
+                metrics.stage(stage, milliseconds: ms)
             }
             metrics.photo(ok: true)
             return r

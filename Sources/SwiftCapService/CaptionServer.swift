@@ -31,10 +31,14 @@ public final class CaptionServer: Sendable {
                           capacity: configuration.queue) { depth, busy in metrics.pool(depth: depth, busy: busy) }
     }
 
+    /// The worker pool (tests occupy it to see overload answered).
+    public var workerPool: WorkerPool { pool }
+
     /// The router with every route and middleware (public so tests can list its routes).
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RequestLogMiddleware(metrics: metrics, logger: logger))
+        router.add(middleware: ShutdownConnectionCloseMiddleware())
         if let origin = configuration.corsOrigin {
             router.add(middleware: CORSMiddleware(allowOrigin: .custom(origin), allowHeaders: [.accept, .authorization, .contentType],
                                                   allowMethods: [.get, .post, .options]))
@@ -52,6 +56,7 @@ public final class CaptionServer: Sendable {
         let router = makeRouter()
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [CloseAfterResponseHandler()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "swiftcap"),
             onServerRunning: { [listening, logger, configuration] channel in
                 let port = channel.localAddress?.port ?? configuration.port

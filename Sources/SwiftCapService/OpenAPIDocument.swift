@@ -75,7 +75,7 @@ paths:
   /v1/models:
     get:
       operationId: listModels
-      summary: The loaded captioner.
+      summary: The loaded captioner (id "default", or the published model given to serve --model, or the --weights folder's name).
       security:
         - {}
         - bearer: []
@@ -116,6 +116,32 @@ paths:
           schema:
             type: boolean
             default: false
+        - name: beams
+          in: query
+          required: false
+          description: |
+            Beam width of the caption decoder (1 = greedy). Applies to published captioners (serve --model / --arch;
+            default: serve --beams, 3) and to the default captioner's generative decoder. The default captioner's
+            concepts, neighbours and retrieval decoders pick a caption from a datastore and smollm2 decodes
+            greedily: with those, beams is answered 400 (never silently ignored). Out of range or not an
+            integer: 400 naming the parameter and the range.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 16
+        - name: max_tokens
+          in: query
+          required: false
+          description: |
+            Most new tokens of the caption (the end token included when one is produced; `tokens` in the answer
+            says how many were generated). Applies to published captioners (default: serve --max-tokens, 20), to
+            the generative decoder (words it generates; a retrieved caption its rerank picks is returned whole) and
+            to smollm2; with the concepts, neighbours and retrieval decoders it is answered 400. Out of range or
+            not an integer: 400 naming the parameter and the range.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 128
       requestBody:
         required: true
         content:
@@ -222,6 +248,7 @@ components:
                 type: string
               decoder:
                 type: string
+                description: The default captioner's decoder (concepts, neighbours, retrieval, generative, smollm2) or the published architecture (blip, smallcap, clipcap).
               ready:
                 type: boolean
     Box:
@@ -253,12 +280,17 @@ components:
           type: string
         caption:
           type: string
+        tokens:
+          type: integer
+          description: New tokens generated (published captioners only; at most max_tokens).
         keywords:
           type: array
+          description: Concept words of the default captioner; empty for a published captioner.
           items:
             type: string
         concepts:
           type: array
+          description: The default captioner's objects and labels (omitted when concepts=false, and always for a published captioner, which has no detector).
           items:
             $ref: '#/components/schemas/Concept'
         image:
@@ -271,7 +303,7 @@ components:
           type: string
         timings_ms:
           type: object
-          description: Milliseconds per stage (queue, decode, detector, classifier, decoder) and in all (total).
+          description: Milliseconds per stage (queue, decode, then detector, classifier, decoder for the default captioner or encoder, decoder for a published one) and in all (total).
           additionalProperties:
             type: number
     CaptionResults:

@@ -140,7 +140,7 @@ function showConcepts(concepts) {
 function showTimings(t, roundTrip) {
   const table = $("timings");
   table.innerHTML = "<tr><th>stage</th><th>ms</th></tr>";
-  ["queue", "decode", "detector", "classifier", "decoder", "total"].filter((k) => k in t).forEach((k) => {
+  ["queue", "decode", "detector", "classifier", "encoder", "decoder", "total"].filter((k) => k in t).forEach((k) => {
     const row = table.insertRow(); cell(row, k); cell(row, t[k].toFixed(1));
   });
   const row = table.insertRow(); cell(row, "round trip"); cell(row, roundTrip.toFixed(1));

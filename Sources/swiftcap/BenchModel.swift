@@ -2,10 +2,8 @@ import ArgumentParser
 import Foundation
 import SwiftCap
 
-/// The captioners `bench model` and `caption --arch` know.
-enum CaptionerArch: String, ExpressibleByArgument, CaseIterable {
-    case clipcap, smallcap, blip
-}
+/// The captioners `bench model`, `caption --arch` and `serve --arch` know (SwiftCapPipelines' `CaptionerArch`).
+extension CaptionerArch: ExpressibleByArgument {}
 
 /// Random tensors under the published checkpoint names, so a model can be built at full size without files.
 /// Matrices are uniform in ±scale, LayerNorm weights 1, biases 0.

@@ -87,6 +87,33 @@ final class DefaultCaptionerTests: XCTestCase {
         XCTAssertTrue(out.caption.lowercased().contains("bear"), out.caption)
     }
 
+    /// `serve`'s per-request beams / max_tokens: the generative decoder takes both (a copy; the loaded one is
+    /// unchanged), the retrieval decoder has neither.
+    func testDecodingSettingsReachTheGenerativeDecoderOnly() throws {
+        let p = try Self.paths()
+        let model = Self.root.appendingPathComponent("models/concept-decoder.safetensors")
+        try requireInput(FileManager.default.fileExists(atPath: model.path), "no trained weights in models/")
+        let store = try Self.makeStore()
+        defer { try? FileManager.default.removeItem(at: store) }
+        var config = GenerativeCaptioner.hybridDefaults
+        config.retrievedCandidates = 0  // the beam's captions only, so the word limit bounds the answer
+        let captioner = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 2),
+                                             decoderKind: .generative, model: model, generativeConfig: config)
+        XCTAssertTrue(captioner.decodingSettings == (true, true))
+        let short = captioner.decoding(beams: 2, maxTokens: 3)
+        XCTAssertEqual(short.generative?.config.beams, 2)
+        XCTAssertEqual(short.generative?.config.maxWords, 3)
+        XCTAssertEqual(captioner.generative?.config.beams, config.beams, "the loaded captioner is unchanged")
+        XCTAssertEqual(captioner.generative?.config.maxWords, config.maxWords)
+        let photo = p.sharedFile("eval/coco-dev/images/000000000285.jpg")
+        let full = try captioner.describe(imageAt: photo).caption
+        let limited = try short.describe(imageAt: photo).caption
+        XCTAssertGreaterThan(full.split(separator: " ").count, 3, full)
+        XCTAssertLessThanOrEqual(limited.split(separator: " ").count, 3, limited)
+        let retrieval = try DefaultCaptioner(paths: p, datastore: store, device: Device(threads: 1), decoderKind: .retrieval)
+        XCTAssertTrue(retrieval.decodingSettings == (false, false))
+    }
+
     func testMissingPiecesGiveClearErrors() throws {
         let p = try Self.paths()
         XCTAssertThrowsError(try DefaultCaptioner(paths: p, datastore: URL(fileURLWithPath: "/nonexistent.scds"), device: Device(threads: 1))) {

@@ -87,4 +87,29 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertEqual(status, 0, err)
         XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "valid 7", err)
     }
+
+    /// The query parameters documented for POST /v1/captions are exactly those the server accepts, with the
+    /// ranges it enforces.
+    func testDocumentedQueryParametersAreTheAcceptedOnesWithTheirRanges() throws {
+        let yaml = OpenAPIDocument.yaml
+        let names = yaml.split(separator: "\n").compactMap { line -> String? in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            return t.hasPrefix("- name: ") ? String(t.dropFirst(8)) : nil
+        }
+        XCTAssertEqual(names, ["decoder", "concepts", "boxes", "beams", "max_tokens"])
+        let valid = ["decoder": "concepts", "concepts": "false", "boxes": "true", "beams": "2", "max_tokens": "7"]
+        for name in names {
+            XCTAssertNoThrow(try CaptionRequestOptions.parse([(name, valid[name] ?? "")], loadedDecoder: "concepts"), name)
+        }
+        XCTAssertThrowsError(try CaptionRequestOptions.parse([("temperature", "1")], loadedDecoder: "concepts"))
+        for (name, range) in [("beams", CaptionRequestOptions.beamsRange), ("max_tokens", CaptionRequestOptions.maxTokensRange)] {
+            let section = try XCTUnwrap(yaml.range(of: "- name: \(name)\n")).upperBound
+            let rest = String(yaml[section...].prefix(1200))
+            XCTAssertTrue(rest.contains("minimum: \(range.lowerBound)\n            maximum: \(range.upperBound)\n"), "\(name): \(rest)")
+            XCTAssertNoThrow(try CaptionRequestOptions.parse([(name, "\(range.upperBound)")], loadedDecoder: "concepts"))
+            XCTAssertThrowsError(try CaptionRequestOptions.parse([(name, "\(range.upperBound + 1)")], loadedDecoder: "concepts"))
+            XCTAssertThrowsError(try CaptionRequestOptions.parse([(name, "\(range.lowerBound - 1)")], loadedDecoder: "concepts"))
+        }
+        XCTAssertTrue(yaml.contains("        tokens:\n          type: integer\n"), "CaptionResult documents tokens")
+    }
 }

@@ -46,15 +46,16 @@ final class ServerHarness: @unchecked Sendable {
     let session: URLSession
     private let task: Task<Void, Error>
 
-    /// Starts a server; `loaded` false leaves the engine loading (for /readyz).
-    init(_ configure: (inout ServeConfiguration) -> Void = { _ in }, loaded: Bool = true) async throws {
+    /// Starts a server; `loaded` false leaves the engine loading (for /readyz). `engine`: another captioner than
+    /// the default one (a published model), already set up by the caller.
+    init(_ configure: (inout ServeConfiguration) -> Void = { _ in }, loaded: Bool = true, engine given: CaptionEngine? = nil) async throws {
         var config = ServeConfiguration()
         config.port = 0
         config.workers = 2
         config.threadsPerWorker = 1
         configure(&config)
-        let engine = CaptionEngine(decoderName: "concepts", maxPixels: config.maxPixels)
-        if loaded { engine.setReady(try Self.captioner.get()) }
+        let engine = given ?? CaptionEngine(decoderName: "concepts", maxPixels: config.maxPixels)
+        if loaded && given == nil { engine.setReady(try Self.captioner.get()) }
         var logger = Logger(label: "swiftcap.serve.test")
         logger.logLevel = .warning
         server = try CaptionServer(configuration: config, engine: engine, logger: logger)

@@ -81,9 +81,9 @@ public struct DefaultCaptioner: Sendable, Captioner {
     public let device: Device
     public let decoder: RetrievalCaptioner
     /// Set when the generative decoder was chosen.
-    public let generative: GenerativeCaptioner?
+    public private(set) var generative: GenerativeCaptioner?
     /// Set when SmolLM2 was chosen.
-    public let llm: LLMCaptioner?
+    public private(set) var llm: LLMCaptioner?
     /// Set when the learned-concept decoder was chosen, with its head.
     public let concepts: ConceptRetrievalCaptioner?
     public let conceptHead: ConceptHead?
@@ -100,6 +100,31 @@ public struct DefaultCaptioner: Sendable, Captioner {
         let decoder = generative != nil ? "generative" : llm != nil ? "smollm2" : concepts != nil ? "learned-concepts"
             : neighboursOnly ? "nearest-photos" : "retrieval"
         return "default (PicoDet + EfficientNet-Lite0, \(decoder) decoder)"
+    }
+
+    /// Which per-call decoding settings the chosen decoder has: a beam width (the generative decoder's beam
+    /// search) and a most-new-tokens limit (the generative decoder's words, SmolLM2's tokens). The concepts,
+    /// neighbours and retrieval decoders pick a caption from the datastore and have neither.
+    public var decodingSettings: (beams: Bool, maxTokens: Bool) {
+        if generative != nil { return (true, true) }
+        if llm != nil { return (false, true) }
+        return (false, false)
+    }
+
+    /// This captioner with the decoder's beam width and most new tokens replaced (a cheap copy: the models are
+    /// shared). A setting the decoder does not have (see `decodingSettings`) is ignored.
+    public func decoding(beams: Int?, maxTokens: Int?) -> DefaultCaptioner {
+        var copy = self
+        if var g = copy.generative {
+            if let beams { g.config.beams = beams }
+            if let maxTokens { g.config.maxWords = maxTokens }
+            copy.generative = g
+        }
+        if var l = copy.llm {
+            if let maxTokens { l.config.maxNewTokens = maxTokens }
+            copy.llm = l
+        }
+        return copy
     }
 
     /// The trained concept decoder shipped in the repository (`models/concept-decoder.safetensors`).
