@@ -44,7 +44,16 @@ def main():
     ap.add_argument("--parts", default="classifier,detector,llm,head")
     ap.add_argument("--classifier-limit", type=int, default=0, help="0 = every photo")
     ap.add_argument("--llm-captions-per-photo", type=int, default=1)
+    ap.add_argument("--llm-photos", type=int, default=0, help="captions of the first N coco-dev photos only (0 = all 419)")
+    ap.add_argument("--from-json", nargs="+", metavar="FILE",
+                    help="only print the table of earlier runs' OUT/quant-quality.json files (parts merged)")
     args = ap.parse_args()
+    if args.from_json:
+        merged = {}
+        for f in args.from_json:
+            merged.update(json.load(open(f)))
+        print_table(merged)
+        return
     shared = os.environ.get("SWIFTCAP_SHARED", os.path.join(REPO, "..", "shared"))
     binary = run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO).strip() + "/swiftcap"
     os.makedirs(args.out, exist_ok=True)
@@ -74,7 +83,8 @@ def main():
 
     if "llm" in parts:
         results["llm"] = json.loads(run([binary, "bench", "quant-quality", "--part", "llm", "--json",
-                                         "--captions-per-photo", str(args.llm_captions_per_photo)] + th))
+                                         "--captions-per-photo", str(args.llm_captions_per_photo),
+                                         "--limit", str(args.llm_photos)] + th))
 
     if "head" in parts:
         head = os.path.join(REPO, "models", "concept-head.safetensors")

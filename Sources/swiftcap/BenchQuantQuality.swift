@@ -31,7 +31,7 @@ struct BenchQuantQuality: ParsableCommand {
     @Option(help: "Comma-separated weight formats.") var formats = "f32,f16,int8,q4"
     @Option(help: "classifier: comma-separated photo folders (default: ../shared eval/coco-dev/images and data/coco-train/images).")
     var images: String?
-    @Option(help: "classifier: use at most this many photos (0 = all).") var limit = 0
+    @Option(help: "classifier: use at most this many photos; llm: the captions of the first this many photos (0 = all).") var limit = 0
     @Option(help: "detector: COCO instances JSON (default: ../shared eval/coco-boxes/instances.json); file names relative to ../shared.")
     var boxes: String?
     @Option(help: "detector: score threshold of the detections written.") var scoreThreshold: Float = 0.05
@@ -147,7 +147,7 @@ struct BenchQuantQuality: ParsableCommand {
             if let reference { rows[i].quality["top1_agreement_with_f32"] = QuantQuality.topOneAgreement(top1[i], reference) }
         }
         return Report(part: "classifier", items: files.count,
-                      itemsDescription: "photos (\(folders.map(\.lastPathComponent).joined(separator: " + ")) under \(folders.first?.deletingLastPathComponent().path ?? ""))",
+                      itemsDescription: "photos (" + folders.map { $0.deletingLastPathComponent().lastPathComponent + "/" + $0.lastPathComponent }.joined(separator: " + ") + ")",
                       threads: device.threads, rows: rows,
                       notes: ["EfficientNet-Lite0 from \(url.lastPathComponent); median ms = one classify(input:) (network + softmax) per photo",
                               "weights quantize-dequantized at load, fp32 kernels: time is unchanged by the format"])
@@ -243,7 +243,8 @@ struct BenchQuantQuality: ParsableCommand {
         }
         let refsURL = references.map { URL(fileURLWithPath: $0) } ?? paths.sharedFile("eval/coco-dev/references.json")
         let refs = try JSONDecoder().decode([String: [String]].self, from: Data(contentsOf: refsURL))
-        let captions = refs.keys.sorted().flatMap { (refs[$0] ?? []).prefix(captionsPerPhoto) }
+        let photos = limit > 0 ? Array(refs.keys.sorted().prefix(limit)) : refs.keys.sorted()
+        let captions = photos.flatMap { (refs[$0] ?? []).prefix(captionsPerPhoto) }
         var nll = Array(repeating: 0.0, count: models.count)
         var ms: [[Double]] = Array(repeating: [], count: models.count)
         var predicted = 0
@@ -269,7 +270,7 @@ struct BenchQuantQuality: ParsableCommand {
         }
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         return Report(part: "llm", items: captions.count,
-                      itemsDescription: "captions (\(captionsPerPhoto) per photo of \(refsURL.lastPathComponent), \(predicted) predicted tokens)",
+                      itemsDescription: "captions (the first \(captionsPerPhoto) of each of the first \(photos.count) photos of \(refsURL.lastPathComponent) in file-name order, \(predicted) predicted tokens)",
                       threads: device.threads, rows: rows,
                       notes: ["SmolLM2-135M-Instruct from \(url.lastPathComponent) (\(fileBytes) bytes, Q4_1): its weights are 4-bit already; f32 = that file dequantized",
                               "median ms = one forward over a caption's tokens (logits at every position)",
