@@ -60,3 +60,14 @@ void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
         }
     }
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+int sc_release_freed_heap(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}

@@ -117,6 +117,8 @@ public final class RecordingTensorSource: TensorSource, @unchecked Sendable {
         return t
     }
 
+    private func record(_ name: String) { lock.lock(); loaded.insert(name); lock.unlock() }
+
     /// Names loaded so far.
     public var loadedNames: Set<String> {
         lock.lock(); defer { lock.unlock() }
@@ -127,5 +129,19 @@ public final class RecordingTensorSource: TensorSource, @unchecked Sendable {
     public var unusedNames: [String] {
         let used = loadedNames
         return base.tensorNames.filter { !used.contains($0) }
+    }
+}
+
+/// A quantized checkpoint stays quantized through the recorder (a matrix handed out counts as loaded).
+extension RecordingTensorSource: QuantizedMatrixSource {
+    public func quantizedMatrix(_ name: String) throws -> QuantizedMatrix? {
+        guard let q = try (base as? QuantizedMatrixSource)?.quantizedMatrix(name) else { return nil }
+        record(name)
+        return q
+    }
+    public func halfPrecisionMatrix(_ name: String) throws -> QuantizedMatrix? {
+        guard let q = try (base as? QuantizedMatrixSource)?.halfPrecisionMatrix(name) else { return nil }
+        record(name)
+        return q
     }
 }

@@ -219,11 +219,11 @@ struct BLIPTextLayer: Sendable {
     var lnWeight, lnBias: Tensor
 }
 
-/// Decoder state: self-attention cache and each layer's cross-attention keys/values [rows, heads, imageTokens, headDim].
+/// Decoder state: self-attention cache and each layer's cross-attention keys/values, once per image
+/// ([images, heads, imageTokens, headDim], shared by the image's beams).
 public struct BLIPState: Sendable {
     public var cache: KVCache
-    public var crossKeys: [Tensor]
-    public var crossValues: [Tensor]
+    public var cross: CrossAttentionMemory
 }
 
 /// BLIP's BERT decoder (`text_decoder.bert.embeddings.{word_embeddings, position_embeddings, LayerNorm}`,
@@ -284,13 +284,13 @@ public struct BLIPTextDecoder: Sendable {
             keys.append(try device.splitHeads(device.linear(x, weight: c.kWeight, bias: c.kBias), heads: config.numAttentionHeads).contiguous())
             values.append(try device.splitHeads(device.linear(x, weight: c.vWeight, bias: c.vBias), heads: config.numAttentionHeads).contiguous())
         }
-        return BLIPState(cache: KVCache(layers: layers.count), crossKeys: keys, crossValues: values)
+        return BLIPState(cache: KVCache(layers: layers.count), cross: CrossAttentionMemory(keys: keys, values: values))
     }
 
     /// Last-layer hidden states for equally long rows of ids after the cached positions: -> [batch, seq, d].
     public func hiddenStates(ids: [[Int]], state: inout BLIPState, device: Device) throws -> Tensor {
         guard let seq = ids.first?.count, seq > 0, ids.allSatisfy({ $0.count == seq }),
-              ids.count == state.crossKeys.first?.shape[0] ?? -1 else {
+              ids.count == state.cross.rows else {
             throw CaptionerError.invalidInput("BLIP token rows must be non-empty, equally long and one per state row; got lengths \(ids.map(\.count))")
         }
         let past = state.cache.length
@@ -312,7 +312,7 @@ public struct BLIPTextDecoder: Sendable {
                                      weight: a.lnWeight, bias: a.lnBias, eps: eps)
             let c = layer.cross
             let cq = try device.splitHeads(device.linear(h, weight: c.qWeight, bias: c.qBias), heads: heads)
-            let ca = try device.mergeHeads(device.scaledDotProductAttention(query: cq, key: state.crossKeys[i], value: state.crossValues[i]))
+            let ca = try device.mergeHeads(state.cross.attend(query: cq, layer: i, device: device))
             h = try device.layerNorm(device.add(h, device.linear(ca, weight: c.outWeight, bias: c.outBias)),
                                      weight: c.lnWeight, bias: c.lnBias, eps: eps)
             let f = device.activation(try device.linear(h, weight: layer.interWeight, bias: layer.interBias), activation)
@@ -346,8 +346,7 @@ extension BLIPTextDecoder: CausalDecoder {
 
     public func reorderState(_ state: inout BLIPState, rows: [Int], device: Device) throws {
         if state.cache.length > 0 { try state.cache.reorder(batch: rows, device: device) }
-        state.crossKeys = try state.crossKeys.map { try device.indexSelect($0, dim: 0, indices: rows) }
-        state.crossValues = try state.crossValues.map { try device.indexSelect($0, dim: 0, indices: rows) }
+        try state.cross.reorder(rows: rows, device: device)
     }
 }
 

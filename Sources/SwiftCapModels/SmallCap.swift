@@ -79,11 +79,10 @@ struct SmallCapCrossAttention: Sendable {
 }
 
 /// Decoder state: GPT-2's self-attention cache plus each layer's cross-attention keys and values
-/// ([rows, heads, encoderTokens, headDim / factor]), computed once per image.
+/// ([images, heads, encoderTokens, headDim / factor]), computed once per image and shared by its beams.
 public struct SmallCapState: Sendable {
     public var cache: KVCache
-    public var crossKeys: [Tensor]
-    public var crossValues: [Tensor]
+    public var cross: CrossAttentionMemory
 }
 
 /// SmallCap (Ramos et al. 2023) in its published Hugging Face VisionEncoderDecoder layout: `encoder.…` is a
@@ -148,21 +147,21 @@ public struct SmallCap: Sendable {
             keys.append(try device.splitHeads(kv[0], heads: config.decoder.nHead).contiguous())
             values.append(try device.splitHeads(kv[1], heads: config.decoder.nHead).contiguous())
         }
-        return SmallCapState(cache: decoder.makeCache(), crossKeys: keys, crossValues: values)
+        return SmallCapState(cache: decoder.makeCache(), cross: CrossAttentionMemory(keys: keys, values: values))
     }
 
     /// Decoder final hidden states for equally long rows of token ids after what `state` holds: -> [batch, seq, d].
     public func hiddenStates(ids: [[Int]], state: inout SmallCapState, device: Device) throws -> Tensor {
-        guard ids.count == state.crossKeys.first?.shape[0] ?? -1 else {
-            throw CaptionerError.invalidInput("\(ids.count) token rows for a state of \(state.crossKeys.first?.shape[0] ?? 0) rows")
+        guard ids.count == state.cross.rows else {
+            throw CaptionerError.invalidInput("\(ids.count) token rows for a state of \(state.cross.rows) rows")
         }
         let heads = config.decoder.nHead, eps = config.decoder.layerNormEpsilon
-        let keys = state.crossKeys, values = state.crossValues
+        let memory = state.cross
         return try decoder.hiddenStates(embeddings: decoder.embed(ids, device: device), cache: &state.cache, afterAttention: { i, h in
             let layer = cross[i]
             let a = try device.layerNorm(h, weight: layer.lnWeight, bias: layer.lnBias, eps: eps)
             let q = try device.splitHeads(device.linear(a, weight: layer.qWeight, bias: layer.qBias), heads: heads)
-            let o = try device.scaledDotProductAttention(query: q, key: keys[i], value: values[i])
+            let o = try memory.attend(query: q, layer: i, device: device)
             return try device.add(h, device.linear(device.mergeHeads(o), weight: layer.projWeight, bias: layer.projBias))
         }, device: device)
     }
@@ -202,7 +201,6 @@ extension SmallCap: CausalDecoder {
 
     public func reorderState(_ state: inout SmallCapState, rows: [Int], device: Device) throws {
         if state.cache.length > 0 { try state.cache.reorder(batch: rows, device: device) }
-        state.crossKeys = try state.crossKeys.map { try device.indexSelect($0, dim: 0, indices: rows) }
-        state.crossValues = try state.crossValues.map { try device.indexSelect($0, dim: 0, indices: rows) }
+        try state.cross.reorder(rows: rows, device: device)
     }
 }

@@ -31,6 +31,10 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
     public var description: String { names.isEmpty ? "(none detected)" : names.joined(separator: " ") }
 }
 
+/// Gives heap pages freed by the allocator back to the OS (glibc `malloc_trim`); call after a load that
+/// read large temporary tensors (e.g. fp32 weights quantized and dropped), which glibc would keep resident.
+public func releaseFreedHeapMemory() { _ = sc_release_freed_heap() }
+
 /// Where tensor work runs: a thread count and a GEMM backend. Passed explicitly to every op;
 /// there is no global device.
 public struct Device: Sendable {
@@ -39,6 +43,17 @@ public struct Device: Sendable {
     /// Persistent workers for `parallelFor` (threads − 1 of them; nil for one thread or when
     /// SWIFTCAP_POOL=0). Shared by copies of this device.
     let pool: WorkerPool?
+    /// Whether int8 weights meeting `integerGEMMMinRows` input rows run on the integer GEMM (activations
+    /// rounded to int8 per row; `Device.integerGEMM`). On by default where VNNI is compiled in;
+    /// `SWIFTCAP_INT8_GEMM=0` or `withIntegerGEMM(false)` keeps fp32 activations (dequantize + sgemm).
+    public private(set) var integerGEMMEnabled: Bool
+
+    /// This device with the integer GEMM switched on or off (same threads, backend and worker pool).
+    public func withIntegerGEMM(_ enabled: Bool) -> Device {
+        var d = self
+        d.integerGEMMEnabled = enabled
+        return d
+    }
 
     /// Number of cores the OS reports as active.
     public static var availableCores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -49,6 +64,7 @@ public struct Device: Sendable {
         self.threads = t
         self.gemm = gemm ?? defaultGEMMBackend(threads: t)
         let env = ProcessInfo.processInfo.environment
+        self.integerGEMMEnabled = env["SWIFTCAP_INT8_GEMM"] != "0"
         self.pool = t > 1 && env["SWIFTCAP_POOL"] != "0"
             ? WorkerPool(workers: t - 1, spinMicroseconds: env["SWIFTCAP_POOL_SPIN_US"].flatMap { Int($0) } ?? 50) : nil
     }

@@ -10,6 +10,8 @@ public enum QuantKernel: Sendable, CaseIterable {
 
     /// Whether `.best` has vector kernels on this build.
     public static var hasVectorKernels: Bool { sc_quant_has_vector_kernels() != 0 }
+    /// Whether `.best` runs int8 weights on many input rows through the VNNI integer GEMM on this build.
+    public static var hasIntegerGEMM: Bool { sc_qgemm_has_vnni() != 0 }
     var flag: Int32 { self == .portable ? 1 : 0 }
 }
 
@@ -125,6 +127,11 @@ extension Device {
         let code = weight.scheme.code, flag = kernel.flag
         let qdata = weight.data.pointer
         let acc: Int32 = accumulate ? 1 : 0
+        if weight.scheme == .int8, kernel == .best, integerGEMMEnabled, QuantKernel.hasIntegerGEMM {
+            try integerGEMM(px, rows: rows, weight: weight, inOut: inOut, into: pc, accumulate: accumulate, portable: false)
+            withExtendedLifetime((xc.storage, weight.data)) {}
+            return out
+        }
         weight.withScales { sp in
             if rows <= Device.quantizedGEMVMaxRows {
                 if inOut {
@@ -170,6 +177,53 @@ extension Device {
         }
         withExtendedLifetime((xc.storage, weight.data)) {}
         return out
+    }
+
+    /// int8 weights run on integer kernels where VNNI is compiled in (`Device.integerGEMMEnabled`):
+    /// activations quantized per row to int8, VPDPBUSD, int32 sums. Inputs with at least this many rows
+    /// use the packed GEMM (`sc_qgemm_u8s8`); fewer rows (decode steps) read the weights in place
+    /// (`sc_qgemv_u8s8`).
+    public static let integerGEMMMinRows = 16
+
+    /// `y[rows, out] (+)= x[rows, in] · W` with int8 `weight` ([out, in], or [in, out] when `inOut`) on the
+    /// integer kernel: each input row is quantized to int8 with its own scale (for [in, out] weights after
+    /// multiplying by the per-input-feature scales), products summed in int32, rescaled to fp32.
+    /// Error per output ≤ Σₖ |w[k]| · scale(row) / 2 beyond the weights' own rounding.
+    /// `portable` runs the plain C loops (bit-identical results) instead of the vector kernel.
+    public func integerGEMM(_ x: UnsafePointer<Float>, rows: Int, weight: QuantizedMatrix, inOut: Bool,
+                            into y: UnsafeMutablePointer<Float>, accumulate: Bool, portable: Bool) throws {
+        guard weight.scheme == .int8 else {
+            throw TensorError.invalidArgument(op: "integerGEMM", "needs int8 weights, got \(weight.scheme)")
+        }
+        let inF = inOut ? weight.rows : weight.columns, outF = inOut ? weight.columns : weight.rows
+        let kp = (inF + 3) & ~3
+        let qa = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * kp)
+        defer { qa.deallocate() }
+        var sa = [Float](repeating: 0, count: rows)
+        let qw = weight.data.pointer.assumingMemoryBound(to: Int8.self)
+        weight.withScales { sp in
+            sa.withUnsafeMutableBufferPointer { sab in
+                let psa = sab.baseAddress!
+                parallelFor(rows, costPerItem: inF * 4) { r0, r1 in
+                    sc_quantize_activations_u8(x, Int32(inF), inOut ? sp : nil, Int32(inF), Int32(kp), Int32(r0), Int32(r1), qa, psa)
+                }
+                if rows < Device.integerGEMMMinRows {
+                    // Decode steps: weights read in place (4 output rows / 64 output columns per block).
+                    let width = inOut ? 64 : 4
+                    parallelFor((outF + width - 1) / width, costPerItem: width * inF * rows / 4) { b0, b1 in
+                        sc_qgemv_u8s8(inOut ? 1 : 0, qw, sp, Int32(inF), Int32(outF), Int32(b0 * width), Int32(min(outF, b1 * width)),
+                                      qa, Int32(kp), psa, Int32(rows), y, Int32(outF), accumulate ? 1 : 0, portable ? 1 : 0)
+                    }
+                    return
+                }
+                let blocks = (outF + 31) / 32
+                parallelFor(blocks, costPerItem: 32 * inF * rows / 4) { b0, b1 in
+                    sc_qgemm_u8s8(inOut ? 1 : 0, qw, sp, Int32(inF), Int32(outF), Int32(b0 * 32), Int32(min(outF, b1 * 32)),
+                                  qa, Int32(kp), psa, Int32(rows), y, Int32(outF), accumulate ? 1 : 0, portable ? 1 : 0)
+                }
+            }
+        }
+        withExtendedLifetime(weight.data) {}
     }
 
     /// Embedding lookup in a table held as a `LinearWeight` (a tied GPT-2 `wte`): row `ids[i]` of the

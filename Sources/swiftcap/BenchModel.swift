@@ -47,9 +47,10 @@ struct RandomCheckpoint {
             for b in (aliasTargets[name] ?? name).utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
             var rng = SplitMix64(seed: seed ^ h)
             let n = spec.shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: n)
-            for i in 0..<n { values[i] = (rng.nextFloat() * 2 - 1) * scale }
-            return Tensor(values, shape: spec.shape)
+            let t = Tensor(zeros: spec.shape)  // filled in place: no second fp32 copy while loading
+            let p = t.contiguousPointer
+            for i in 0..<n { p[i] = (rng.nextFloat() * 2 - 1) * scale }
+            return t
         }
     }
 
@@ -165,12 +166,41 @@ struct RandomCheckpoint {
 func peakRSSBytes() -> Int {
     var usage = rusage()
     #if os(Linux)
+    // VmHWM (what resetPeakRSS resets); getrusage's maxrss when /proc is unreadable.
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+        return kb * 1024
+    }
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Int(usage.ru_maxrss) * 1024
     #else
     getrusage(RUSAGE_SELF, &usage)
     return Int(usage.ru_maxrss)
     #endif
+}
+
+/// Hands memory freed while loading (fp32 tensors quantized and dropped) back to the OS: glibc keeps
+/// freed heap pages resident otherwise, which would count against the model's RSS.
+func releaseFreedHeap() {
+    releaseFreedHeapMemory()
+}
+
+/// Resident set size now (Linux /proc/self/statm; 0 elsewhere).
+func currentRSSBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0: "5" to /proc/self/clear_refs), so a later
+/// `peakRSSBytes` reads the peak since now. False when the kernel refuses.
+func resetPeakRSS() -> Bool {
+    guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+    defer { try? h.close() }
+    do { try h.write(contentsOf: Data("5".utf8)) } catch { return false }
+    return true
 }
 
 func milliseconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
@@ -209,7 +239,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Timed repetitions (medians reported).") var runs = 3
     @Option(help: "New tokens in the timed caption.") var tokens = 20
     @Option(help: "Beam width of the timed caption.") var beams = 3
-    @Option(help: "With --random-weights: hold the weight matrices as f32, f16, int8 or q4 in memory (encoder included); the quality cost against fp32 is printed after the timings.")
+    @Option(help: "Hold the weight matrices as f32, f16, int8 or q4 in memory (encoder included); the quality cost against fp32 is printed after the timings.")
     var quant: QuantizeTarget = .f32
     @Option(help: "Rank-2 tensors with at least this many elements count as weight matrices for --quant.") var minElements = 4096
     @Flag(help: "With --quant: skip the comparison with fp32 (which builds the model twice more).") var noCompare = false
@@ -232,6 +262,7 @@ struct BenchModel: ParsableCommand {
         options.beams = beams
         options.maxTokens = tokens
         options.threads = compute.threads
+        options.quant = quant
         let hub = try resolveHubCaptioner(spec, arch: arch, options: options)
         let device = compute.device
         print("model: \(spec)   arch: \(hub.arch.rawValue)   files: \(hub.weights.path)   backend: \(device.gemm.name)   threads: \(device.threads)")
@@ -262,6 +293,11 @@ struct BenchModel: ParsableCommand {
             let buildStart = DispatchTime.now().uptimeNanoseconds
             let b = try RandomCaptionerBench(arch: arch, quant: quant, minElements: minElements, tokens: tokens, beams: beams, device: device)
             let buildMs = milliseconds(since: buildStart)
+            let loadPeak = peakRSSBytes()
+            releaseFreedHeap()
+            let afterLoad = currentRSSBytes()
+            // The inference peak below is measured from here (VmHWM reset), so it excludes the load's transients.
+            let reset = resetPeakRSS()
             print(b.description)
             print(String(format: "weights: %.1f MB fp32 (%d tensors, tied ones once); held as %@: %.1f MB (%d matrices, %.1f M parameters %@)   build incl. random fill: %.0f ms",
                          Double(b.fp32Bytes) / 1e6, b.tensorCount, quant.rawValue, Double(b.memoryBytes) / 1e6,
@@ -277,10 +313,11 @@ struct BenchModel: ParsableCommand {
                 totalMs.append(milliseconds(since: t))
             }
             let rss = peakRSSBytes()
+            print(pad("RSS after load (MB)", 34) + String(format: "%.0f   (peak while loading %.0f)", Double(afterLoad) / 1e6, Double(loadPeak) / 1e6))
             print(pad("encoder (ms)", 34) + String(format: "%.1f", median(encodeMs)))
             print(pad("decoder step, \(beams) beams (ms/token)", 34) + String(format: "%.1f", median(stepMs)))
             print(pad("caption: \(tokens) tokens, beam \(beams) (ms)", 34) + String(format: "%.1f", median(totalMs)) + "   (\(produced.count) tokens produced)")
-            print(pad("peak RSS (MB)", 34) + String(format: "%.0f", Double(rss) / 1e6))
+            print(pad(reset ? "peak RSS while captioning (MB)" : "peak RSS (MB)", 34) + String(format: "%.0f", Double(rss) / 1e6))
             print("medians of \(runs) runs (decoder step: \(runs * 5) samples)")
             guard quant != .f32, !noCompare else { return }
             traceQ = try b.trace(nil)

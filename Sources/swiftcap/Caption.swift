@@ -37,6 +37,8 @@ struct Caption: ParsableCommand {
     var gptHeads: Int?
     @Flag(help: "With --arch / --model: refuse a checkpoint holding learned tensors the model does not load (constant buffers such as position_ids and GPT-2's attn.bias are allowed).")
     var strict = false
+    @Option(help: "With --arch / --model: hold the weight matrices (encoder included) as f32 (as stored), f16, int8 or q4 in memory; int8 runs prompts and the encoder on the integer GEMM (docs/performance.md).")
+    var quant: QuantizeTarget = .f32
 
     /// `--model ORG/NAME[@REV]` names a hub repository (not a file, and not the generative decoder's weights).
     var hubModel: String? {
@@ -69,6 +71,7 @@ struct Caption: ParsableCommand {
         options.threads = compute.threads
         options.gptHeads = gptHeads
         options.strict = strict
+        options.quant = quant
         return options
     }
 

@@ -22,6 +22,13 @@ struct PublishedCaptionerOptions {
     var gptHeads: Int? = nil
     /// Refuse a checkpoint holding learned tensors the model did not load (`--strict`).
     var strict = false
+    /// Weight matrices held in memory as f32 (as stored), f16, int8 or q4 (`--quant`; encoder included).
+    var quant: QuantizeTarget = .f32
+}
+
+/// `source` as the model should see it under `--quant` (unchanged for f32).
+func quantized(_ source: any TensorSource, _ target: QuantizeTarget, device: Device) -> any TensorSource {
+    target == .f32 ? source : QuantizingTensorSource(source, to: target, device: device)
 }
 
 /// The weights file of a Hugging Face model folder: model.safetensors, else pytorch_model.bin.
@@ -112,11 +119,13 @@ final class PublishedCaptioner: Captioner {
         case .clipcap:
             // The checkpoint first: its sizes (and --gpt-heads) are checked before CLIP is looked for.
             let recorder = RecordingTensorSource(try Checkpoint.open(clipCapCheckpoint(in: weights)))
-            let model = try ClipCap(weights: Weights(recorder), gptHeads: options.gptHeads, device: device)
+            let model = try ClipCap(weights: Weights(quantized(recorder, options.quant, device: device)), gptHeads: options.gptHeads, device: device)
             if options.strict { try requireAllLoaded(recorder) }
             let clipDir = options.clipDirectory ?? weights.appendingPathComponent("clip")
             _ = try requireFile(clipDir.appendingPathComponent("model.safetensors"), "CLIP ViT-B/32 weights (openai/clip-vit-base-patch32)")
-            let clip = try CLIP(directory: clipDir, device: device)
+            let clip = try CLIP(huggingFace: Weights(quantized(SafetensorsFile(url: clipDir.appendingPathComponent("model.safetensors")),
+                                                                options.quant, device: device)),
+                                config: CLIPConfig.load(from: clipDir.appendingPathComponent("config.json")), device: device)
             let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
             // The official inference stops at "." (GPT-2 id 13) and keeps it; 50256 is GPT-2's end of text.
             gen.stopTokens = [13, 50256]
@@ -134,7 +143,7 @@ final class PublishedCaptioner: Captioner {
         case .smallcap:
             let modelConfig = try SmallCapConfig.load(from: weights.appendingPathComponent("config.json"))
             let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
-            let model = try SmallCap(config: modelConfig, weights: Weights(recorder), device: device)
+            let model = try SmallCap(config: modelConfig, weights: Weights(quantized(recorder, options.quant, device: device)), device: device)
             if options.strict { try requireAllLoaded(recorder) }
             let tok = try gpt2Tokenizer(in: options.tokenizerDirectory ?? weights, assets: options.assets)
             let text = options.retrievedCaptions.isEmpty ? "This image shows "
@@ -154,7 +163,7 @@ final class PublishedCaptioner: Captioner {
         case .blip:
             let modelConfig = try BLIPConfig.load(from: weights.appendingPathComponent("config.json"))
             let recorder = RecordingTensorSource(try Checkpoint.open(modelWeightsFile(in: weights)))
-            let model = try BLIP(config: modelConfig, weights: Weights(recorder))
+            let model = try BLIP(config: modelConfig, weights: Weights(quantized(recorder, options.quant, device: device)))
             if options.strict { try requireAllLoaded(recorder) }
             let tok = try WordPieceTokenizer(vocabTXT: requireFile(weights.appendingPathComponent("vocab.txt"), "BLIP vocab.txt"))
             let prompt = try model.decoderPrompt(tokenized: tok.encode("a picture of"))
@@ -169,6 +178,8 @@ final class PublishedCaptioner: Captioner {
                 return "a picture of \(try tok.decode(words))"
             }
         }
+        // fp32 tensors read to be quantized are gone now; give their heap pages back.
+        if options.quant != .f32 { releaseFreedHeap() }
     }
 
     func caption(imageAt url: URL) throws -> CaptionResult {

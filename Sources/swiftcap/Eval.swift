@@ -34,6 +34,7 @@ struct Eval: ParsableCommand {
     var model: String?
     @Option(help: "With --model: beam width.") var beams = 3
     @Option(help: "With --model: most new tokens per caption.") var maxTokens = 20
+    @Option(help: "With --model: weight matrices held as f32 (as stored), f16, int8 or q4 in memory.") var quant: QuantizeTarget = .f32
     @Option(help: "Output folder for results.json and report.html.") var out = "eval-out"
     @Flag(help: "Print the corpus scores as one JSON object on stdout.") var json = false
     @Flag(name: .customLong("no-meteor"), help: "Skip METEOR (the Java jar).") var noMeteor = false
@@ -167,6 +168,7 @@ struct Eval: ParsableCommand {
             options.beams = beams
             options.maxTokens = maxTokens
             options.threads = compute.threads
+            options.quant = quant
             let hub = try resolveHubCaptioner(spec, arch: arch.flatMap { CaptionerArch(rawValue: $0) }, options: options)
             return try PublishedCaptioner(arch: hub.arch, weights: hub.weights, options: hub.options, name: "\(hub.arch.rawValue) \(spec)")
         }

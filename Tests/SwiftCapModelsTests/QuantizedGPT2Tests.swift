@@ -10,7 +10,8 @@ import SwiftCapModels
 final class QuantizedGPT2Tests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let device = Device(threads: 2)
+    /// Exact-match checks: int8 weights with fp32 activations (the integer GEMM is checked separately below).
+    let device = Device(threads: 2).withIntegerGEMM(false)
 
     func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcap-qgpt2-\(UUID().uuidString)")
@@ -31,6 +32,27 @@ final class QuantizedGPT2Tests: XCTestCase {
         XCTAssertEqual(a.shape, b.shape)
         let scale = b.scalars.map(abs).max() ?? 1
         return try a.maxAbsDifference(b) / max(scale, 1e-6)
+    }
+
+    /// With the integer GEMM (int8 activations from 16 rows on), the 80-row prompt stays close to the
+    /// dequantized-weight model, and differs from the fp32-activation path where VNNI is compiled in.
+    func testTinyGPT2Int8PromptOnTheIntegerGEMMStaysClose() throws {
+        let dir = Self.root.appendingPathComponent("fixtures/models/gpt2-tiny")
+        let config = try GPT2Config.load(from: dir.appendingPathComponent("config.json"))
+        let source = try SafetensorsFile(url: dir.appendingPathComponent("model.safetensors"))
+        let url = try temporaryDirectory().appendingPathComponent("int8.safetensors")
+        _ = try CheckpointQuantizer.convert(source, to: url, options: .init(target: .int8, minMatrixElements: 1024), device: device)
+        let file = try QuantizedCheckpoint(url: url)
+        let model = try GPT2(config: config, weights: Weights(file))
+        let reference = try GPT2(config: config, weights: Weights(dequantizedCopy(file)))
+        let long = [(0..<40).map { ($0 * 37) % 1000 }, (0..<40).map { ($0 * 11 + 5) % 1000 }]
+        let integer = device.withIntegerGEMM(true)
+        var c1 = model.makeCache(), c2 = reference.makeCache(), c3 = model.makeCache()
+        let li = try model.logits(model.hiddenStates(ids: long, cache: &c1, device: integer), device: integer)
+        let lr = try reference.logits(reference.hiddenStates(ids: long, cache: &c2, device: device), device: device)
+        let lf = try model.logits(model.hiddenStates(ids: long, cache: &c3, device: device), device: device)
+        XCTAssertLessThan(try relativeError(li, lr), 0.05)
+        if QuantKernel.hasIntegerGEMM { XCTAssertGreaterThan(try li.maxAbsDifference(lf), 0) }
     }
 
     func testTinyGPT2RunsQuantizedAndMatchesItsDequantizedWeights() throws {

@@ -5,7 +5,8 @@ import CKernels
 /// The fused quantized kernels (AVX-512 and portable) and the block-dequantize + sgemm path, against a
 /// float64 product with the dequantized weights.
 final class QuantLinearTests: XCTestCase {
-    let device = Device(threads: 2)
+    /// Fused and block paths with fp32 activations (the integer GEMM has its own tests: IntegerGEMMTests).
+    let device = Device(threads: 2).withIntegerGEMM(false)
 
     func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         var rng = SplitMix64(seed: seed)

@@ -4,7 +4,8 @@ import CKernels
 
 /// int8 / q4 weight quantization, quantized linear and magnitude pruning.
 final class QuantTests: XCTestCase {
-    let device = Device(threads: 2)
+    /// fp32 activations (the integer GEMM has its own tests: IntegerGEMMTests).
+    let device = Device(threads: 2).withIntegerGEMM(false)
 
     /// [rows, cols] with rows of very different magnitudes, an all-zero row and an outlier.
     func weights(rows: Int, cols: Int, seed: UInt64) -> Tensor {

@@ -9,6 +9,8 @@ typedef struct {
 } sc_cpu_features;
 
 sc_cpu_features sc_detect_cpu_features(void);
+/// Returns heap memory freed by malloc to the OS (glibc malloc_trim(0)); 0 elsewhere or when nothing was released.
+int sc_release_freed_heap(void);
 
 /// Bytes of heap in use (glibc's mallinfo2 `uordblks`), or 0 where it is not available; for leak tests.
 size_t sc_heap_bytes_in_use(void);

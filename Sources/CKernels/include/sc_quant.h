@@ -39,6 +39,24 @@ void sc_qgemv_nk(int scheme, const void *q, const float *scales, int K, int n0, 
 void sc_qgemv_kn(int scheme, const void *q, const float *scales, int K, int N, int n0, int n1,
                  const float *x, int M, int ldx, float *y, int ldy, int accumulate, int portable);
 
+/// int8 GEMM for many input rows (qgemm.c), int8 weights only.
+/// Step 1: rows [m0, m1) of x (fp32 [M, K], row stride ldx) -> qa (u8 [M, Kp], Kp = K rounded up to 4,
+/// value q + 128 with q = round(x * 127 / max|row|), pad 128) and sa[m] = max|row| / 127. With `kscale`
+/// ([in, out] weights: one scale per input feature k) each row is multiplied by it first.
+void sc_quantize_activations_u8(const float *x, int ldx, const float *kscale, int K, int Kp, int m0, int m1,
+                                uint8_t *qa, float *sa);
+/// Step 2: output columns [n0, n1) of y[M, N] (+)= sa[m] * sw[n] * sum_k q(m, k) * W(n, k), W the int8
+/// matrix [N, K] (`inOut` = 0, wscale = its per-row scales sw) or [K, N] (`inOut` = 1, scales already
+/// folded into qa). Packs 32 columns at a time into a private buffer; VPDPBUSD when compiled in.
+void sc_qgemm_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
+                   const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate, int portable);
+/// The same product for few rows (decode steps), reading W in its stored layout without packing:
+/// output columns [n0, n1) (n0 a multiple of 4 for [out, in], of 64 for [in, out]).
+void sc_qgemv_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
+                   const uint8_t *qa, int Kp, const float *sa, int M, float *y, int ldy, int accumulate, int portable);
+/// Whether sc_qgemm_u8s8 has its AVX-512 VNNI kernel on this build.
+int sc_qgemm_has_vnni(void);
+
 /// Whether the vector (AVX-512) variants of the kernels above were compiled in.
 int sc_quant_has_vector_kernels(void);
 

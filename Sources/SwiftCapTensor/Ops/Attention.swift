@@ -250,10 +250,32 @@ public struct KVCache: Sendable {
         }
         for l in layers.indices {
             guard let e = layers[l] else { continue }
-            layers[l] = Layer(keys: try device.indexSelect(e.keys, dim: 0, indices: indices),
-                              values: try device.indexSelect(e.values, dim: 0, indices: indices),
+            let batch = e.keys.shape[0]
+            for i in indices where i < 0 || i >= batch {
+                throw IndexError.outOfRange(op: "KVCache.reorder", index: i, count: batch)
+            }
+            // Beams that all continue themselves: nothing moves.
+            if indices.count == batch && indices.indices.allSatisfy({ indices[$0] == $0 }) { continue }
+            layers[l] = Layer(keys: KVCache.gather(e.keys, rows: indices, length: e.length),
+                              values: KVCache.gather(e.values, rows: indices, length: e.length),
                               length: e.length)
         }
+    }
+
+    /// Rows `rows` of a [batch, heads, capacity, d] buffer at the same capacity, copying only the first
+    /// `length` positions (the rest of the capacity is not read before being written).
+    private static func gather(_ buffer: Tensor, rows: [Int], length: Int) -> Tensor {
+        let s = buffer.shape
+        let heads = s[1], cap = s[2], d = s[3]
+        let out = Tensor(zeros: [rows.count, heads, cap, d])
+        let src = buffer.contiguousPointer, dst = out.contiguousPointer
+        for (i, r) in rows.enumerated() {
+            for h in 0..<heads {
+                (dst + ((i * heads + h) * cap) * d).update(from: src + ((r * heads + h) * cap) * d, count: length * d)
+            }
+        }
+        withExtendedLifetime(buffer.storage) {}
+        return out
     }
 
     private static func regrow(_ buffer: Tensor, length: Int, capacity: Int) -> Tensor {
