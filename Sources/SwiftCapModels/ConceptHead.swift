@@ -90,7 +90,9 @@ public struct ConceptHead: Sendable {
               let vocabulary = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) else {
             throw ConceptHeadError.badFile(url.path, "metadata `vocabulary` is missing or not a JSON array of words")
         }
-        do { try self.init(weights: Weights(file), vocabulary: vocabulary) } catch let e as ConceptHeadError {
+        // Through the quantized reader, so a head written by `swiftcap quantize` (int8 / q4 / f16 matrices)
+        // loads too: its matrices come back dequantized to fp32 (the head's MLPs compute in fp32).
+        do { try self.init(weights: Weights(QuantizedCheckpoint(file: file)), vocabulary: vocabulary) } catch let e as ConceptHeadError {
             throw ConceptHeadError.badFile(url.path, e.description)
         } catch { throw ConceptHeadError.badFile(url.path, "\(error)") }
     }

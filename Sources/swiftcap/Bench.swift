@@ -5,7 +5,7 @@ import SwiftCap
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (prints a table of medians).",
-        subcommands: [BenchGEMM.self, BenchLinear.self, BenchImage.self, BenchTokenizers.self, BenchEmbed.self, BenchConcepts.self, BenchOps.self, BenchModel.self, BenchCaption.self, BenchBatch.self, BenchQuantized.self, BenchPeers.self])
+        subcommands: [BenchGEMM.self, BenchLinear.self, BenchImage.self, BenchTokenizers.self, BenchEmbed.self, BenchConcepts.self, BenchOps.self, BenchModel.self, BenchCaption.self, BenchBatch.self, BenchQuantized.self, BenchQuantQuality.self, BenchPeers.self])
 }
 
 struct BenchGEMM: ParsableCommand {

@@ -7,7 +7,7 @@ import SwiftCap
 struct BenchPeers: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peers",
-        abstract: "SwiftCap vs PyTorch CPU on CLIP ViT-B/32, GPT-2 124M (ClipCap prefix) and the concept decoder: medians and ratios.",
+        abstract: "SwiftCap vs PyTorch CPU on CLIP ViT-B/32, GPT-2 124M (ClipCap prefix), the concept decoder and whole ClipCap / SmallCap / BLIP captions: medians and ratios.",
         discussion: """
         Workloads (random weights at full size, except the concept decoder, which is the shipped model):
           clip-vit-b32     CLIP ViT-B/32 vision tower + projection, one 224x224 image
@@ -16,6 +16,18 @@ struct BenchPeers: ParsableCommand {
           gpt2-beam3       prefill + beam 3 x --tokens tokens
           decoder-prefill  models/concept-decoder.safetensors on a ~40-token caption prompt
           decoder-beam5    prefill + beam 5 x --tokens tokens (fixed work: no stop token)
+          clipcap-caption  ClipCap end to end: CLIP ViT-B/32 + projection, MLP mapper (prefix 10), GPT-2 124M beam 3
+          smallcap-caption SmallCap end to end: CLIP ViT-B/32 encoder states, GPT-2 124M with cross-attention at width
+                           192 (factor 4), a 60-token prompt, beam 3
+          blip-caption     BLIP base end to end: ViT-B/16 at 384x384, BERT-base decoder (12 heads) with cross-attention,
+                           prompt "[DEC] a picture of", beam 3
+        The three caption workloads are whole captions of --tokens new tokens (no stop token), built as `bench model
+        --random-weights [--quant]` builds them (RandomCaptionerBench); with --quant int8 SwiftCap holds their weight
+        matrices as int8 (QuantizingTensorSource, encoder included) and the peer applies torch.ao.quantization's
+        quantize_dynamic (qint8) to every nn.Linear of its models (the lean GPT-2's projections and head made
+        nn.Linear for it). The peer uses transformers' CLIPVisionModelWithProjection /
+        CLIPVisionModel / BlipForConditionalGeneration (its generate() with min_new_tokens = max_new_tokens) and a
+        lean torch GPT-2 (with SmallCap's reduced cross-attention) for the GPT-2 decoders.
         The peer runs as a child process (`--peer-python`, default $SWIFTCAP_PYTHON) that stays up; each round
         times every workload --runs-per-round times in SwiftCap, then the same in the peer, so load changes on a
         shared machine hit both sides alike. Ratio = SwiftCap median / fastest peer implementation's median.
@@ -33,8 +45,13 @@ struct BenchPeers: ParsableCommand {
     @Flag(help: "Also time transformers' own GPT-2 forward in the peer (slower than the lean torch one; shown for reference).")
     var hf = false
     @Flag(help: "Print the results as JSON.") var json = false
+    @Option(help: "Weights of the caption workloads: f32, or int8 (SwiftCap: matrices held int8; PyTorch: quantize_dynamic qint8). Other workloads stay fp32 and are refused with int8.")
+    var quant: QuantizeTarget = .f32
 
-    static let workloads = ["clip-vit-b32", "gpt2-prefill", "gpt2-greedy", "gpt2-beam3", "decoder-prefill", "decoder-beam5"]
+    static let workloads = ["clip-vit-b32", "gpt2-prefill", "gpt2-greedy", "gpt2-beam3", "decoder-prefill", "decoder-beam5",
+                            "clipcap-caption", "smallcap-caption", "blip-caption"]
+    /// The end-to-end caption workloads and the captioner each one builds.
+    static let captionWorkloads: [String: CaptionerArch] = ["clipcap-caption": .clipcap, "smallcap-caption": .smallcap, "blip-caption": .blip]
     /// Peer implementations timed for each workload besides the lean torch one (with --hf).
     static let hfVariants = ["gpt2-greedy": "gpt2-greedy-hf", "gpt2-beam3": "gpt2-beam3-hf", "decoder-beam5": "decoder-beam5-hf"]
 
@@ -47,13 +64,18 @@ struct BenchPeers: ParsableCommand {
                 throw ValidationError("unknown workload '\(w)'; known: \(BenchPeers.workloads.joined(separator: ", "))")
             }
         }
+        guard quant == .f32 || quant == .int8 else { throw ValidationError("--quant is f32 or int8 (what torch's quantize_dynamic offers)") }
+        if quant != .f32, let only, only.split(separator: ",").contains(where: { BenchPeers.captionWorkloads[String($0)] == nil }) {
+            throw ValidationError("--quant \(quant.rawValue) applies to the caption workloads only: \(BenchPeers.captionWorkloads.keys.sorted().joined(separator: ", "))")
+        }
     }
 
     func run() throws {
         // A peer that dies must not take this process with it when we next write to its stdin.
         signal(SIGPIPE, SIG_IGN)
         let device = compute.device
-        let selected = only.map { $0.split(separator: ",").map(String.init) } ?? BenchPeers.workloads
+        let selected = only.map { $0.split(separator: ",").map(String.init) }
+            ?? (quant == .f32 ? BenchPeers.workloads : BenchPeers.workloads.filter { BenchPeers.captionWorkloads[$0] != nil })
         let loadBefore = loadAverage()
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -62,8 +84,9 @@ struct BenchPeers: ParsableCommand {
         var framework = "", decoderPrompt: [Int] = []
         if let python = peerPython ?? ProcessInfo.processInfo.environment["SWIFTCAP_PYTHON"], !python.isEmpty {
             let script = peerScript ?? root.appendingPathComponent("scripts/bench_torch_peers.py").path
-            printError("starting peer: \(python) \(script) --threads \(device.threads) --tokens \(tokens) --serve")
-            let p = try PeerProcess(python: python, arguments: [script, "--threads", "\(device.threads)", "--tokens", "\(tokens)", "--serve"])
+            printError("starting peer: \(python) \(script) --threads \(device.threads) --tokens \(tokens) --quant \(quant.rawValue) --serve")
+            let p = try PeerProcess(python: python, arguments: [script, "--threads", "\(device.threads)", "--tokens", "\(tokens)",
+                                                                "--only", selected.joined(separator: ","), "--quant", quant.rawValue, "--serve"])
             guard case let .ready(fw, threads, _, prompt) = try PeerReply.parse(try p.readLine()) else {
                 throw PeerProtocolError.unexpected("a non-ready line", "the ready line")
             }
@@ -75,7 +98,7 @@ struct BenchPeers: ParsableCommand {
         defer { peer?.close() }
 
         let work = try SwiftPeerWorkloads(device: device, tokens: tokens, decoderPrompt: decoderPrompt,
-                                          repositoryRoot: root, selected: Set(selected))
+                                          repositoryRoot: root, selected: Set(selected), quant: quant)
         if decoderPrompt.isEmpty { decoderPrompt = work.decoderPrompt }
 
         // Parity of the concept decoder's logits (same trained weights on both sides).
@@ -123,7 +146,7 @@ struct BenchPeers: ParsableCommand {
         }
         if json {
             var out: [String: Any] = [
-                "threads": device.threads, "tokens": tokens, "gemm": device.gemm.name,
+                "threads": device.threads, "tokens": tokens, "gemm": device.gemm.name, "quant": quant.rawValue,
                 "samples_per_side": rounds * runsPerRound, "load_average_before": loadBefore, "load_average_after": loadAfter,
                 "peer_framework": framework, "decoder_prompt_tokens": decoderPrompt.count,
             ]
@@ -148,7 +171,7 @@ struct BenchPeers: ParsableCommand {
             return
         }
         print("SwiftCap (\(device.gemm.name)) vs \(peer == nil ? "no peer" : "PyTorch \(framework)"), \(device.threads) threads, "
-              + "\(tokens) tokens, \(rounds * runsPerRound) samples per side, runs alternated")
+              + "\(tokens) tokens, \(rounds * runsPerRound) samples per side, runs alternated, caption workloads' weights: \(quant.rawValue)")
         print("load average (1/5/15 min) before: \(loadBefore.map { String(format: "%.2f", $0) }.joined(separator: " "))   "
               + "after: \(loadAfter.map { String(format: "%.2f", $0) }.joined(separator: " "))")
         print(pad("workload", 17) + pad("swift med", 11) + pad("swift p90", 11) + pad("peer med", 10) + pad("peer p90", 10)
@@ -187,6 +210,8 @@ struct SwiftPeerWorkloads {
     var clip: CLIPVisionTransformer?
     var gpt2: GPT2?
     var decoder: ConceptDecoder?
+    /// The end-to-end captioners of the caption workloads, by workload name.
+    var captioners: [String: RandomCaptionerBench] = [:]
     let pixels = Tensor(repeating: 0.1, shape: [1, 3, 224, 224])
     let prefix: Tensor
     let decoderPrompt: [Int]
@@ -197,7 +222,7 @@ struct SwiftPeerWorkloads {
     static let examplePrompt = "[dog] [person] <x2> [frisbee] <sep> a man throwing a frisbee to a dog in a park <sep> "
         + "two people playing with a dog on the grass <sep> a dog jumping to catch a frisbee in a field <sep> <bos>"
 
-    init(device: Device, tokens: Int, decoderPrompt: [Int], repositoryRoot: URL, selected: Set<String>) throws {
+    init(device: Device, tokens: Int, decoderPrompt: [Int], repositoryRoot: URL, selected: Set<String>, quant: QuantizeTarget = .f32) throws {
         self.device = device
         self.tokens = tokens
         var ck = RandomCheckpoint(seed: 42)
@@ -227,6 +252,9 @@ struct SwiftPeerWorkloads {
             decoderLogits = try d.prefill(prompt, device: device).1.scalars
         }
         self.decoderPrompt = prompt
+        for (w, arch) in BenchPeers.captionWorkloads where selected.contains(w) {
+            captioners[w] = try RandomCaptionerBench(arch: arch, quant: quant, minElements: 4096, tokens: tokens, beams: 3, device: device)
+        }
     }
 
     /// Space-separated tokens; "[multi word]" concept tokens kept whole; unknown ones become <unk>.
@@ -263,6 +291,12 @@ struct SwiftPeerWorkloads {
             if workload == "decoder-prefill" { return }
             _ = try Generator.generate(decoder.model, state: cache, firstLogits: first, prompts: [decoderPrompt],
                                        config: gen(5), device: device)
+        case "clipcap-caption", "smallcap-caption", "blip-caption":
+            guard let c = captioners[workload] else { return }
+            let ids = try c.caption()
+            guard ids.first?.count == tokens else {
+                throw ValidationError("\(workload): \(ids.first?.count ?? 0) tokens produced, expected \(tokens)")
+            }
         default:
             throw ValidationError("unknown workload \(workload)")
         }

@@ -26,6 +26,10 @@ struct Eval: ParsableCommand {
     @Option(help: "With --images and the concepts decoder: settings JSON (any subset of ConceptRetrievalCaptioner.Config: pool, minWords, epsilon, evidenceWeight, consensus).")
     var conceptConfig: String?
     @Option(help: "Model weights for --images.") var weights: String?
+    @Option(help: "With --images and the concepts decoder: the concept head file (default models/concept-head.safetensors; e.g. one written by `swiftcap quantize`).")
+    var conceptHead: String?
+    @Option(help: "With --images and --arch generative: the concept decoder file (default models/concept-decoder.safetensors).")
+    var decoderModel: String?
     @Option(help: "Caption --images with a hub model ORG/NAME[@REVISION] (BLIP, SmallCap, ClipCap; fetched into the hub cache, or used from it offline; see docs/captioners.md). --arch clipcap|smallcap|blip overrides the guessed architecture.")
     var model: String?
     @Option(help: "With --model: beam width.") var beams = 3
@@ -168,7 +172,8 @@ struct Eval: ParsableCommand {
             let hub = try resolveHubCaptioner(spec, arch: arch.flatMap { CaptionerArch(rawValue: $0) }, options: options)
             return try PublishedCaptioner(arch: hub.arch, weights: hub.weights, options: hub.options, name: "\(hub.arch.rawValue) \(spec)")
         }
-        guard let captioner = try hubCaptioner ?? makeEvalCaptioner(arch: arch, weights: weights, device: compute.device, conceptConfig: conceptConfig) else {
+        guard let captioner = try hubCaptioner ?? makeEvalCaptioner(arch: arch, weights: weights, device: compute.device, conceptConfig: conceptConfig,
+                                                                          conceptHead: conceptHead, decoderModel: decoderModel) else {
             throw EvalFailure("""
                 no captioning model is available in this build for --images; score existing captions \
                 with --captions captions.json
@@ -198,7 +203,8 @@ func imageFiles(in dir: URL) throws -> [URL] {
 }
 
 /// The captioner `--images` uses: the default captioner unless `--arch` names another.
-func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptConfig: String? = nil) throws -> (any Captioner)? {
+func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptConfig: String? = nil,
+                       conceptHead: String? = nil, decoderModel: String? = nil) throws -> (any Captioner)? {
     let kind: CaptionDecoderKind
     switch arch {
     case nil, "default": kind = .standard
@@ -211,8 +217,11 @@ func makeEvalCaptioner(arch: String?, weights: String?, device: Device, conceptC
     }
     let paths = AssetPaths.fromEnvironment(repositoryRoot: repositoryRootGuess())
     let captioner = try DefaultCaptioner(paths: paths, datastore: weights.map { URL(fileURLWithPath: $0) }, device: device,
-                                         decoderKind: kind, model: DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
-                                         conceptHead: DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
+                                         decoderKind: kind,
+                                         model: decoderModel.map { URL(fileURLWithPath: $0) }
+                                            ?? DefaultCaptioner.defaultModelURL(repositoryRoot: repositoryRootGuess()),
+                                         conceptHead: conceptHead.map { URL(fileURLWithPath: $0) }
+                                            ?? DefaultCaptioner.defaultConceptHeadURL(repositoryRoot: repositoryRootGuess()),
                                          conceptConfig: try loadConceptConfig(conceptConfig),
                                          fallBackToRetrieval: arch == nil || arch == "default")
     for w in captioner.warnings { printError("warning: \(w)") }

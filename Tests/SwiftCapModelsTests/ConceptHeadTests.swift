@@ -1,6 +1,7 @@
 import XCTest
 @testable import SwiftCapModels
 import SwiftCapTensor
+import SwiftCapFormats
 
 /// The concept head against torch (fixtures/concepts, scripts/make_concept_head_fixture.py).
 final class ConceptHeadTests: XCTestCase {
@@ -32,5 +33,23 @@ final class ConceptHeadTests: XCTestCase {
         try bytes.prefix(bytes.count - 40).write(to: cut)
         defer { try? FileManager.default.removeItem(at: cut) }
         XCTAssertThrowsError(try ConceptHead(url: cut)) { XCTAssertTrue("\($0)".contains(cut.lastPathComponent), "\($0)") }
+    }
+
+    /// A head written by `swiftcap quantize --to int8` (every matrix, min 1 element) loads, and its
+    /// probabilities stay close to the fp32 ones (the matrices come back dequantized).
+    func testInt8QuantizedHeadFileLoads() throws {
+        let url = Self.fixture("head.safetensors")
+        let file = try SafetensorsFile(url: url)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("head-int8-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let report = try CheckpointQuantizer.convert(file, to: out, options: .init(target: .int8, minMatrixElements: 1),
+                                                     device: Device(threads: 1), extraMetadata: file.metadata)
+        XCTAssertTrue(report.rows.contains { $0.storedAs == "int8" }, "\(report.rows)")
+        let e = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.fixture("head_expected.json")))
+        let p = try ConceptHead(url: out).probabilities(e.inputs, device: Device(threads: 1))
+        let p0 = try ConceptHead(url: url).probabilities(e.inputs, device: Device(threads: 1))
+        XCTAssertEqual(p.count, p0.count)
+        XCTAssertNotEqual(p, p0)
+        for (a, b) in zip(p, p0) { XCTAssertEqual(a, b, accuracy: 0.02) }
     }
 }
