@@ -15,7 +15,7 @@ let package = Package(
             name: "SwiftCapFuzz",
             dependencies: [.product(name: "SwiftCap", package: "SwiftCap"),
                            .product(name: "SwiftCapService", package: "SwiftCap"),
-                           .product(name: "Hummingbird", package: "hummingbird")],
+                           .product(name: "HummingbirdCore", package: "hummingbird")],
             path: "Sources/SwiftCapFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ],

@@ -55,7 +55,7 @@ for t in "${targets[@]}"; do
     log="$work/$t.log"
     set +e
     rm -f "$work/.time.$t"
-    [ ${#timer[@]} -gt 0 ] && timer[3]="$work/.time.$t"
+    [ ${#timer[@]} -gt 0 ] && timer[4]="$work/.time.$t"
     SWIFTCAP_FUZZ_TARGET="$t" SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" "${timer[@]}" "$bin" "$work/corpus/$t" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix="$work/crashes/$t/" -print_final_stats=1 >"$log" 2>&1
@@ -72,7 +72,7 @@ for t in "${targets[@]}"; do
     result=ok
     if [ "$rc" -ne 0 ] || [ "$findings" -ne 0 ]; then
         status=1; result=FAILED
-        grep -E "ERROR|SUMMARY|Fatal|Precondition" "$log" | head -5 >&2
+        { grep -E "ERROR|SUMMARY|Fatal|Precondition" "$log" || true; } | head -5 >&2
     fi
     echo "| $t | $secs | ${runs:-?} | ${rate:-?} | $cpu | $(ls "$work/corpus/$t" | wc -l) | $findings | $result |"
 done
