@@ -21,6 +21,8 @@ let package = Package(
     products: [
         .library(name: "SwiftCap", targets: ["SwiftCap"]),
         .executable(name: "swiftcap", targets: ["swiftcap"]),
+        // For Fuzz/ (the request-parsing harness); the CLI uses the target directly.
+        .library(name: "SwiftCapService", targets: ["SwiftCapService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -78,6 +78,47 @@ final class ClipCapTests: XCTestCase {
     func testTransformerMapperFromTorchSaveMatchesReference() throws { try check("clipcap-transformer", file: "model.pt") }
     func testTransformerMapperFromSafetensorsMatchesReference() throws { try check("clipcap-transformer", file: "model.safetensors") }
 
+    /// fixtures/gen/clipcap_official.py: the official module tree (ClipCaptionModel with its MLP or
+    /// TransformerMapper, transformers' GPT2LMHeadModel), its `forward(tokens, prefix)` (prefix embeddings
+    /// before the caption's token embeddings) and predict.py's `generate2` greedy loop. The .pt has no config and
+    /// GPT-2 has width / 64 = 2 heads: the model is loaded without `gptHeads`, so the head count is inferred.
+    func checkOfficial(_ name: String) throws {
+        let e = try CaptionerFixture.expected(name)
+        let model = try ClipCap(checkpoint: CaptionerFixture.dir(name).appendingPathComponent("model.pt"), device: device)
+        XCTAssertEqual(model.gpt.config.nHead, e["gpt_heads"] as? Int, "\(name): inferred GPT-2 heads")
+        XCTAssertEqual(model.gpt.config.nHead, 2)
+        XCTAssertEqual(model.prefixLength, e["prefix_length"] as? Int)
+        let clip = try CaptionerFixture.tensor(e["clip_embedding"])
+        let tokens = try XCTUnwrap(e["caption_tokens"] as? [[Int]])
+        // forward(tokens, prefix): the prefix goes first, the caption's tokens follow it.
+        var cache = model.gpt.makeCache()
+        let prefixHidden = try model.gpt.hiddenStates(embeddings: model.prefix(clipEmbedding: clip, device: device), cache: &cache, device: device)
+        let captionHidden = try model.gpt.hiddenStates(ids: tokens, cache: &cache, device: device)
+        let logits = try model.gpt.logits(device.concat([prefixHidden, captionHidden], dim: 1), device: device)
+        let reference = try CaptionerFixture.tensor(e["logits"])
+        XCTAssertEqual(logits.shape, [2, model.prefixLength + tokens[0].count, model.gpt.config.vocabSize])
+        XCTAssertLessThanOrEqual(CaptionerFixture.maxError(logits, reference), 1e-4, "\(name) logits")
+        // generate2: greedy, stop token included, at most entry_length tokens.
+        let stop = try XCTUnwrap(e["stop_token"] as? Int)
+        let entryLength = try XCTUnwrap(e["entry_length"] as? Int)
+        let greedy = try XCTUnwrap(e["greedy"] as? [[Int]])
+        for row in 0..<2 {
+            let one = try clip.narrowed(dim: 0, start: row, length: 1).contiguous()
+            let ids = try model.generate(clipEmbedding: one, config: CaptionerFixture.generation(beams: 1, eos: stop, maxNew: entryLength), device: device)
+            XCTAssertEqual(ids, [greedy[row]], "\(name) greedy row \(row)")
+        }
+        // The inferred head count matters: the same file read as 4 heads computes other logits.
+        let wrong = try ClipCap(checkpoint: CaptionerFixture.dir(name).appendingPathComponent("model.pt"), gptHeads: 4, device: device)
+        var c4 = wrong.gpt.makeCache()
+        let h4 = try wrong.gpt.hiddenStates(embeddings: wrong.prefix(clipEmbedding: clip, device: device), cache: &c4, device: device)
+        let l4 = try wrong.gpt.logits(h4, device: device)
+        let l2 = try logits.narrowed(dim: 1, start: 0, length: model.prefixLength).contiguous()
+        XCTAssertGreaterThan(CaptionerFixture.maxError(l4, l2), 1e-3, "\(name): 4 heads should not match the 2-head reference")
+    }
+
+    func testOfficialMLPClipCaptionModelWithInferredHeads() throws { try checkOfficial("clipcap-official-mlp") }
+    func testOfficialTransformerMapperClipCaptionModelWithInferredHeads() throws { try checkOfficial("clipcap-official-transformer") }
+
     func testShapesAreReadOffTheCheckpoint() throws {
         let mlp = try ClipCap(checkpoint: CaptionerFixture.dir("clipcap-mlp").appendingPathComponent("model.pt"), gptHeads: 4, device: device)
         XCTAssertEqual(mlp.prefixLength, 10)

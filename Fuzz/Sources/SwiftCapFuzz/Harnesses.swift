@@ -1,5 +1,7 @@
 import Foundation
+import HummingbirdCore
 import SwiftCap
+import SwiftCapService
 
 /// One libFuzzer entry point; the harness is chosen by $SWIFTCAP_FUZZ_TARGET (scripts/fuzz.sh sets it).
 /// A harness may throw (that is the expected answer to bad input); a crash, a sanitizer report, a hang
@@ -8,6 +10,7 @@ enum Harness: String, CaseIterable {
     case jpeg, png, safetensors, gguf, pickle, torch, onnx, zip, gzip
     case gpt2Tokenizer = "gpt2-tokenizer", clipTokenizer = "clip-tokenizer", wordpiece
     case jsonConfig = "json-config", xmp, csv, journal
+    case http
 
     static let selected: Harness = {
         let name = ProcessInfo.processInfo.environment["SWIFTCAP_FUZZ_TARGET"] ?? ""
@@ -84,6 +87,58 @@ enum Harness: String, CaseIterable {
         case .journal:
             _ = try? ResultJournal.parse(Data(bytes), format: .jsonl, name: "<fuzz>")
             _ = try? ResultJournal.parse(Data(bytes), format: .csv, name: "<fuzz>")
+        case .http: Harness.request(Data(bytes))
+        }
+    }
+
+    static let apiKeys = APIKeyChecker(keys: ["s3cret-key-1", "k2"])
+
+    /// What `swiftcap serve` reads of a `POST /v1/captions` request, in the order the server reads it.
+    /// Input: three header lines (Content-Type, the request target with its query, Authorization),
+    /// each ended by "\n", then the body.
+    static func request(_ input: Data) {
+        var lines: [Data] = []
+        var rest = input[...]
+        for _ in 0..<3 {
+            guard let nl = rest.firstIndex(of: 0x0A) else { break }
+            lines.append(Data(rest[..<nl]))
+            rest = rest[(nl + 1)...]
+        }
+        while lines.count < 3 { lines.append(Data()) }
+        let contentType = String(decoding: lines[0], as: UTF8.self)
+        let target = String(decoding: lines[1], as: UTF8.self)
+        let authorization = String(decoding: lines[2], as: UTF8.self)
+        let body = Data(rest)
+
+        // Authorization: accepted exactly when it is "Bearer " (any case) followed by one of the keys.
+        let auth = Array(lines[2])
+        let expected = auth.count > 7 && String(decoding: auth[0..<7], as: UTF8.self).lowercased() == "bearer "
+            && ["s3cret-key-1", "k2"].contains { Array($0.utf8) == Array(auth[7...]) }
+        precondition(apiKeys.accepts(authorization: authorization) == expected,
+                     "APIKeyChecker disagrees with the Bearer rule on \(auth)")
+
+        // Query string (parsed by Hummingbird as the server does), then the request options.
+        let query = URI(target).queryParameters.map { (name: String($0.key), value: String($0.value)) }
+        if (try? CaptionRequestOptions.parse(query, loadedDecoder: "gpt2")) != nil {
+            precondition(query.allSatisfy { ["decoder", "concepts", "boxes"].contains($0.name) },
+                         "options accepted an unknown query parameter")
+        }
+
+        // Content type -> boundary -> parts.
+        guard let boundary = Multipart.boundary(fromContentType: contentType) else { return }
+        precondition(!boundary.isEmpty && boundary.count <= 70, "boundary '\(boundary)' out of RFC 2046's 1...70")
+        guard let parts = try? Multipart.parse(body, boundary: boundary) else { return }
+        precondition(parts.count <= 64, "more parts than maxParts")
+        // Each part's bytes lie inside the body, and writing the parts out again reads back the same bytes.
+        var again = Data()
+        for p in parts {
+            precondition(p.data.isEmpty || body.range(of: p.data) != nil, "a part's bytes are not in the body")
+            again += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n".utf8) + p.data + Data("\r\n".utf8)
+        }
+        again += Data("--\(boundary)--\r\n".utf8)
+        if !parts.isEmpty {
+            let back = try? Multipart.parse(again, boundary: boundary)
+            precondition(back?.map(\.data) == parts.map(\.data), "multipart round trip changed the parts' bytes")
         }
     }
 }
