@@ -6,7 +6,8 @@ import SwiftCapTensor
 /// `swiftcap quantize`'s safetensors convention: numpy-written fixtures read back, the Swift
 /// quantizer reproduces them byte for byte, round trips, and malformed files give typed errors.
 final class QuantizedCheckpointTests: XCTestCase {
-    let device = Device(threads: 2)
+    /// fp32 activations: these checks are exact against numpy (the integer GEMM has its own tests).
+    let device = Device(threads: 2).withIntegerGEMM(false)
 
     func perfFixture(_ name: String) -> URL {
         repositoryRoot.appendingPathComponent("fixtures/perf").appendingPathComponent(name)
