@@ -62,7 +62,7 @@ final class IntegerGEMMTests: XCTestCase {
 
     func testIntegerGEMMWithinActivationRoundingBound() throws {
         var seed: UInt64 = 10
-        for (m, n, k) in [(1, 1, 1), (3, 31, 5), (8, 32, 64), (9, 33, 67), (16, 70, 130), (37, 64, 96), (21, 100, 4)] {
+        for (m, n, k) in [(1, 1, 1), (3, 31, 5), (8, 32, 64), (9, 33, 67), (5, 67, 197), (15, 129, 257), (16, 70, 130), (17, 33, 131), (37, 64, 96), (21, 100, 4)] {
             for inOut in [false, true] {
                 for accumulate in [false, true] {
                     seed += 3
