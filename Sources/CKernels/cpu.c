@@ -10,6 +10,14 @@ size_t sc_heap_bytes_in_use(void) {
     return 0;
 #endif
 }
+uint64_t sc_read_checksum(const void *p, size_t n) {
+    const uint64_t *w = (const uint64_t *)p;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i + 8 <= n / 8; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += w[i + j];
+    return s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 sc_cpu_features sc_detect_cpu_features(void) {

@@ -27,12 +27,12 @@ int sc_qgemm_has_vnni(void) {
 
 void sc_quantize_activations_u8(const float *x, int ldx, const float *kscale, int K, int Kp, int m0, int m1,
                                 uint8_t *qa, float *sa) {
-    float *tmp = kscale ? (float *)malloc((size_t)K * sizeof(float)) : NULL;
     for (int m = m0; m < m1; m++) {
         const float *row = x + (size_t)m * ldx;
-        if (tmp) { for (int k = 0; k < K; k++) tmp[k] = row[k] * kscale[k]; row = tmp; }
+        // x[m, k] * kscale[k] is formed where it is used (the same float product both times).
+#define SC_ACT(k) (kscale ? row[k] * kscale[k] : row[k])
         float mx = 0.0f;
-        for (int k = 0; k < K; k++) { float a = fabsf(row[k]); mx = a > mx ? a : mx; }
+        for (int k = 0; k < K; k++) { float a = fabsf(SC_ACT(k)); mx = a > mx ? a : mx; }
         uint8_t *q = qa + (size_t)m * Kp;
         if (!(mx > 0.0f) || !isfinite(mx)) {
             // All zeros (or non-finite: the row's outputs become NaN through the scale, as fp32 would).
@@ -42,14 +42,14 @@ void sc_quantize_activations_u8(const float *x, int ldx, const float *kscale, in
         }
         float s = mx / 127.0f, inv = 127.0f / mx;
         for (int k = 0; k < K; k++) {
-            float v = nearbyintf(row[k] * inv);
+            float v = nearbyintf(SC_ACT(k) * inv);
             v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
             q[k] = (uint8_t)((int)v + 128);
         }
+#undef SC_ACT
         for (int k = K; k < Kp; k++) q[k] = 128;
         sa[m] = s;
     }
-    free(tmp);
 }
 
 // Packs output columns [n0, n0 + 32) (zero beyond N) into bp[(kb * 32 + j) * 4 + i] = w(n0 + j, 4 kb + i),
@@ -188,6 +188,10 @@ SC_QGEMM_KERNEL(5)
 SC_QGEMM_KERNEL(6)
 SC_QGEMM_KERNEL(7)
 SC_QGEMM_KERNEL(8)
+typedef void (*qgemm_kernel_fn)(const uint8_t *, int, const int8_t *, const __m512i, const __m512i, int, const float *,
+                                const float *, int, int, float *, int, int);
+static const qgemm_kernel_fn qgemm_kernels[8] = { kernel_1, kernel_2, kernel_3, kernel_4,
+                                                  kernel_5, kernel_6, kernel_7, kernel_8 };
 #endif
 
 void sc_qgemm_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N, int n0, int n1,
@@ -207,17 +211,9 @@ void sc_qgemm_u8s8(int inOut, const int8_t *w, const float *wscale, int K, int N
         if (!portable) {
             __m512i c0 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)colsum), _mm512_set1_epi32(128));
             __m512i c1 = _mm512_mullo_epi32(_mm512_loadu_si512((const void *)(colsum + 16)), _mm512_set1_epi32(128));
-            int m = 0;
-            for (; m + 8 <= M; m += 8) kernel_8(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate);
-            switch (M - m) {
-            case 7: kernel_7(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 6: kernel_6(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 5: kernel_5(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 4: kernel_4(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 3: kernel_3(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 2: kernel_2(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            case 1: kernel_1(qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate); break;
-            default: break;
+            for (int m = 0; m < M; m += 8) {
+                int mr = M - m < 8 ? M - m : 8;
+                qgemm_kernels[mr - 1](qa, Kp, bp, c0, c1, m, sa, sw, nb0, nb, y, ldy, accumulate);
             }
             continue;
         }

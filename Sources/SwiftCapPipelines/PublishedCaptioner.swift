@@ -34,7 +34,13 @@ public struct PublishedCaptionerOptions: Sendable {
     /// Weight matrices held in memory as f32 (as stored), f16, int8 or q4 (`--quant`; encoder included).
     public var quant: QuantizeTarget = .f32
 
-    public init() {}
+    /// The decoding and loading settings every front end (`caption`, `eval`, `bench model`, `serve`) takes.
+    public init(beams: Int = 3, maxTokens: Int = 20, threads: Int? = nil, quant: QuantizeTarget = .f32) {
+        self.beams = beams
+        self.maxTokens = maxTokens
+        self.threads = threads
+        self.quant = quant
+    }
 }
 
 /// `source` as the model should see it under `target` (unchanged for f32).

@@ -117,3 +117,29 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 }
+
+extension Device {
+    /// Memory read bandwidth of this device's threads in GB/s (10⁹ bytes per second): the best of `passes`
+    /// parallel reads of a `megabytes` buffer (far larger than the caches), split over the threads as the
+    /// kernels split their work. The floor under any kernel that streams its weights once (a decode step):
+    /// step time ≥ weight bytes / bandwidth.
+    public func measureReadBandwidth(megabytes: Int = 256, passes: Int = 5) -> Double {
+        let bytes = max(1, megabytes) << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        let chunk = bytes / 64
+        var best = Double.infinity
+        for _ in 0..<max(1, passes) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            parallelFor(threads, costPerItem: 1 << 20) { c0, c1 in
+                for c in c0..<c1 {
+                    let lo = chunk * c / threads * 64, hi = chunk * (c + 1) / threads * 64
+                    _ = sc_read_checksum(buffer + lo, hi - lo)   // an opaque C call: its reads happen
+                }
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return Double(bytes) / best / 1e9
+    }
+}

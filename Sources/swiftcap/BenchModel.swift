@@ -178,12 +178,6 @@ func peakRSSBytes() -> Int {
     #endif
 }
 
-/// Hands memory freed while loading (fp32 tensors quantized and dropped) back to the OS: glibc keeps
-/// freed heap pages resident otherwise, which would count against the model's RSS.
-func releaseFreedHeap() {
-    releaseFreedHeapMemory()
-}
-
 /// Resident set size now (Linux /proc/self/statm; 0 elsewhere).
 func currentRSSBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
@@ -256,11 +250,7 @@ struct BenchModel: ParsableCommand {
     /// `--model`: the real files from the hub cache; times the load and whole captions (decode, preprocess,
     /// encoder, beam search) of one photo.
     func runHubModel(_ spec: String, image: String) throws {
-        var options = PublishedCaptionerOptions()
-        options.beams = beams
-        options.maxTokens = tokens
-        options.threads = compute.threads
-        options.quant = quant
+        let options = PublishedCaptionerOptions(beams: beams, maxTokens: tokens, threads: compute.threads, quant: quant)
         let hub = try resolveHubCaptioner(spec, arch: arch, options: options)
         let device = compute.device
         print("model: \(spec)   arch: \(hub.arch.rawValue)   files: \(hub.weights.path)   backend: \(device.gemm.name)   threads: \(device.threads)")
@@ -292,7 +282,9 @@ struct BenchModel: ParsableCommand {
             let b = try RandomCaptionerBench(arch: arch, quant: quant, minElements: minElements, tokens: tokens, beams: beams, device: device)
             let buildMs = milliseconds(since: buildStart)
             let loadPeak = peakRSSBytes()
-            releaseFreedHeap()
+            // Memory freed while loading (fp32 tensors quantized and dropped) goes back to the OS: glibc keeps
+            // freed heap pages resident otherwise, which would count against the model's RSS.
+            releaseFreedHeapMemory()
             let afterLoad = currentRSSBytes()
             // The inference peak below is measured from here (VmHWM reset), so it excludes the load's transients.
             let reset = resetPeakRSS()
@@ -317,6 +309,9 @@ struct BenchModel: ParsableCommand {
             print(pad("caption: \(tokens) tokens, beam \(beams) (ms)", 34) + String(format: "%.1f", median(totalMs)) + "   (\(produced.count) tokens produced)")
             print(pad(reset ? "peak RSS while captioning (MB)" : "peak RSS (MB)", 34) + String(format: "%.0f", Double(rss) / 1e6))
             print("medians of \(runs) runs (decoder step: \(runs * 5) samples)")
+            // The floor under a decode step: every weight matrix of the decoder is streamed from memory once.
+            print(pad("memory read bandwidth (GB/s)", 34) + String(format: "%.1f", device.measureReadBandwidth())
+                  + "   (\(device.threads) threads, 256 MiB; a step is ≥ its decoder's weight bytes / this)")
             guard quant != .f32, !noCompare else { return }
             traceQ = try b.trace(nil)
         }

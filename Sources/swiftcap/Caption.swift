@@ -64,14 +64,10 @@ struct Caption: ParsableCommand {
 
     /// Settings for a published captioner (--model or --arch), from the flags.
     func publishedOptions() -> PublishedCaptionerOptions {
-        var options = PublishedCaptionerOptions()
-        options.beams = beams
-        options.maxTokens = maxTokens
+        var options = PublishedCaptionerOptions(beams: beams, maxTokens: maxTokens, threads: compute.threads, quant: quant)
         options.retrievedCaptions = retrieved
-        options.threads = compute.threads
         options.gptHeads = gptHeads
         options.strict = strict
-        options.quant = quant
         return options
     }
 

@@ -164,11 +164,7 @@ struct Eval: ParsableCommand {
             throw CaptionFileError.unknownImages(dir.path, unknown)
         }
         let hubCaptioner: (any Captioner)? = try model.map { spec in
-            var options = PublishedCaptionerOptions()
-            options.beams = beams
-            options.maxTokens = maxTokens
-            options.threads = compute.threads
-            options.quant = quant
+            let options = PublishedCaptionerOptions(beams: beams, maxTokens: maxTokens, threads: compute.threads, quant: quant)
             let hub = try resolveHubCaptioner(spec, arch: arch.flatMap { CaptionerArch(rawValue: $0) }, options: options)
             return try PublishedCaptioner(arch: hub.arch, weights: hub.weights, options: hub.options, name: "\(hub.arch.rawValue) \(spec)")
         }

@@ -92,7 +92,11 @@ struct BenchLinear: ParsableCommand {
         let qk: QuantKernel = kernel == .best ? .best : .portable
         print("backend: \(device.gemm.name)   threads: \(device.threads)   layout: \(layout.rawValue)   quantized kernels: \(kernel.rawValue)"
               + (QuantKernel.hasVectorKernels ? " (AVX-512 compiled in)" : " (no AVX-512 in this build)"))
-        print("fused dequantize-dot kernels for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above; fp32 = dense [out, in] weights")
+        print(device.integerGEMMEnabled && QuantKernel.hasVectorKernels
+              ? "int8: integer VNNI kernels (weights read in place for M < \(Device.integerGEMMMinRows), packed blocks above); "
+                + "q4: fused dequantize-dot for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above; fp32 = dense [out, in] weights"
+              : "fused dequantize-dot kernels for M <= \(Device.quantizedGEMVMaxRows), block dequantize + sgemm above; fp32 = dense [out, in] weights")
+        print(String(format: "memory read bandwidth: %.1f GB/s (%d threads, 256 MiB)", device.measureReadBandwidth(), device.threads))
         print(pad("M x N x K", 18) + pad("fp32 ms", 10) + pad("int8 ms", 10) + pad("q4 ms", 10) + pad("int8 speed-up", 15)
               + pad("q4 speed-up", 13) + pad("weights MB f32/int8/q4", 26) + "max |err| int8 / q4 (vs fp32 output)")
         for spec in shapes.split(separator: ",") {

@@ -116,11 +116,8 @@ struct Serve: AsyncParsableCommand {
         }
         let loader: @Sendable () throws -> ServedCaptioner
         if published {
-            var settings = PublishedCaptionerOptions()
-            settings.beams = beams
-            settings.maxTokens = maxTokens
-            settings.quant = quant
-            settings.threads = config.effectiveThreadsPerWorker
+            var settings = PublishedCaptionerOptions(beams: beams, maxTokens: maxTokens,
+                                                     threads: config.effectiveThreadsPerWorker, quant: quant)
             settings.assets = paths
             let (spec, arch, weights, options) = (hubModel, self.arch, self.weights, settings)
             loader = {

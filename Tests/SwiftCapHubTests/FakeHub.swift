@@ -6,15 +6,7 @@ import XCTest
 import SwiftCapHub
 import SwiftCapTestSupport
 
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-/// The Python the tests use: `$SWIFTCAP_TEST_PYTHON`, else the venv scripts/python-deps.sh makes (.venv-test), else python3.
-func testPython() -> URL {
-    if let p = ProcessInfo.processInfo.environment["SWIFTCAP_TEST_PYTHON"], !p.isEmpty { return URL(fileURLWithPath: p) }
-    let venv = repoRoot.appendingPathComponent(".venv-test/bin/python")
-    if FileManager.default.isExecutableFile(atPath: venv.path) { return venv }
-    return URL(fileURLWithPath: "/usr/bin/python3")
-}
+let repoRoot = testRepoRoot
 
 struct ProcessResult { var status: Int32; var stdout: String; var stderr: String }
 
@@ -46,50 +38,21 @@ func runProcess(_ exe: URL, _ args: [String], env: [String: String] = [:], cwd: 
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// scripts/fake_hub.py on 127.0.0.1 with a free port, serving `repos/ORG/NAME/…` from a temporary folder.
+/// scripts/fake_hub.py (`FakeHubServer`) with the fault-injection and request-log controls the hub tests use.
 final class FakeHub {
-    let process = Process()
-    let root: URL
-    let port: Int
+    let server: FakeHubServer
     static let token = "hf_testSECRETtoken1234567890"
-    var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    var endpoint: URL { server.endpoint }
+    var port: Int { server.port }
+    var root: URL { server.root }
+    var process: Process { server.process }
 
     /// `repos`: repo id → source folder whose files are copied in. `privateRepos` need the token.
     init(repos: [String: URL], privateRepos: [String] = []) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("fakehub-\(UUID().uuidString)")
-        for (id, src) in repos {
-            let dest = root.appendingPathComponent("repos").appendingPathComponent(id)
-            try FileManager.default.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: src, to: dest)
-        }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("repos"), withIntermediateDirectories: true)
-        let script = repoRoot.appendingPathComponent("scripts/fake_hub.py")
-        try requireInput(FileManager.default.fileExists(atPath: script.path), "scripts/fake_hub.py")
-        process.executableURL = testPython()
-        process.arguments = [script.path, "--root", root.appendingPathComponent("repos").path, "--token", FakeHub.token]
-            + privateRepos.flatMap { ["--private", $0] }
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line.append(d)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("PORT "), let p = Int(text.dropFirst(5)) else {
-            process.terminate()
-            throw missingInput("fake hub did not start (python \(testPython().path)); printed '\(text)'")
-        }
-        port = p
+        server = try FakeHubServer(repos: repos, token: FakeHub.token, privateRepos: privateRepos)
     }
 
-    func stop() {
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
-        try? FileManager.default.removeItem(at: root)
-    }
+    func stop() { server.stop() }
 
     private func call(_ method: String, _ path: String, json: Any? = nil) throws -> Data {
         var r = URLRequest(url: URL(string: endpoint.absoluteString + path)!)

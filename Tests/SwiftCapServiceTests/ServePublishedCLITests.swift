@@ -108,12 +108,12 @@ final class ServePublishedCLITests: XCTestCase {
     }
 
     func testServeModelFromTheHubLikeCaptionDoes() async throws {
-        let hub = try FakeHubProcess(repos: ["Salesforce/blip-image-captioning-base": BLIPReference.dir])
+        let hub = try FakeHubServer(repos: ["Salesforce/blip-image-captioning-base": BLIPReference.dir])
         defer { hub.stop() }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("serve-hub-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let env = ["HF_HUB_CACHE": work.appendingPathComponent("cache").path, "HF_ENDPOINT": hub.endpoint, "HF_HOME": work.path,
+        let env = ["HF_HUB_CACHE": work.appendingPathComponent("cache").path, "HF_ENDPOINT": hub.endpoint.absoluteString, "HF_HOME": work.path,
                    "HF_TOKEN": "", "HF_HUB_OFFLINE": "0"]
         let s = try await Served(["--model", "Salesforce/blip-image-captioning-base", "--workers", "1", "--max-tokens", "5"], environment: env)
         defer { if s.process.isRunning { s.process.terminate() } }
@@ -135,48 +135,5 @@ final class ServePublishedCLITests: XCTestCase {
         // The files went into the hub cache, as `swiftcap caption --model` puts them.
         let snapshots = work.appendingPathComponent("cache/models--Salesforce--blip-image-captioning-base/snapshots")
         XCTAssertFalse(((try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? []).isEmpty, s.log.text)
-    }
-}
-
-/// scripts/fake_hub.py (standard library only) on 127.0.0.1 with a free port, serving copies of `repos`.
-final class FakeHubProcess {
-    let process = Process()
-    let root: URL
-    let endpoint: String
-
-    init(repos: [String: URL]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("fakehub-\(UUID().uuidString)")
-        for (id, src) in repos {
-            let dest = root.appendingPathComponent("repos").appendingPathComponent(id)
-            try FileManager.default.createDirectory(at: dest.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: src, to: dest)
-        }
-        let script = ServerHarness.root.appendingPathComponent("scripts/fake_hub.py")
-        let python = ProcessInfo.processInfo.environment["SWIFTCAP_TEST_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/python3"
-        try requireInput(FileManager.default.isExecutableFile(atPath: python), "no python3 for scripts/fake_hub.py")
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, "--root", root.appendingPathComponent("repos").path]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let d = out.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            line.append(d)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("PORT "), let port = Int(text.dropFirst(5)) else {
-            process.terminate()
-            throw missingInput("fake hub did not start; printed '\(text)'")
-        }
-        endpoint = "http://127.0.0.1:\(port)"
-    }
-
-    /// SIGKILL: the test process may have SIGTERM ignored (a disposition children inherit), and the hub keeps no state.
-    func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        try? FileManager.default.removeItem(at: root)
     }
 }

@@ -15,6 +15,10 @@ int sc_release_freed_heap(void);
 /// Bytes of heap in use (glibc's mallinfo2 `uordblks`), or 0 where it is not available; for leak tests.
 size_t sc_heap_bytes_in_use(void);
 
+/// Reads n bytes (n a multiple of 64) and returns a checksum of them, so the reads cannot be elided; the
+/// probe behind `Device.measureReadBandwidth` (streaming 64-byte loads, summed as 64-bit words).
+uint64_t sc_read_checksum(const void *p, size_t n);
+
 /// Reference single-threaded sgemm, row-major: C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C.
 void sc_sgemm_ref(int transA, int transB, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
