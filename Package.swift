@@ -1,5 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
+import Foundation
+
+let portableKernels = ProcessInfo.processInfo.environment["SWIFTCAP_PORTABLE_KERNELS"] == "1"
 
 // Layers, bottom to top (each a target; a reader finds any layer in one look at Sources/):
 //   CBLAS / CJPEG / CPNG / CKernels   system libraries and C hot loops
@@ -40,8 +43,11 @@ let package = Package(
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // The kernels are built for this machine's CPU (AVX-512 / VNNI where it has them). SWIFTCAP_PORTABLE_KERNELS=1
+        // builds them for any x86-64 / arm64 CPU instead (plain C paths): for binaries run elsewhere and for
+        // valgrind, which does not emulate AVX-512 (scripts/valgrind.sh).
         .target(name: "CKernels", path: "Sources/CKernels",
-                cSettings: [.unsafeFlags(["-O3", "-march=native"])]),
+                cSettings: [.unsafeFlags(portableKernels ? ["-O3"] : ["-O3", "-march=native"])]),
         .target(name: "SwiftCapTensor",
                 dependencies: [
                     "CKernels",

@@ -306,8 +306,8 @@ public struct BLIPTextDecoder: Sendable {
             let q = try device.splitHeads(device.linear(h, weight: a.qWeight, bias: a.qBias), heads: heads)
             let k = try device.splitHeads(device.linear(h, weight: a.kWeight, bias: a.kBias), heads: heads)
             let v = try device.splitHeads(device.linear(h, weight: a.vWeight, bias: a.vBias), heads: heads)
-            let (ck, cv) = try state.cache.append(layer: i, keys: k, values: v)
-            let sa = try device.mergeHeads(device.scaledDotProductAttention(query: q, key: ck, value: cv, causal: true))
+            let kv = try state.cache.append(layer: i, keys: k, values: v)
+            let sa = try device.mergeHeads(device.scaledDotProductAttention(query: q, cached: kv, causal: true))
             h = try device.layerNorm(device.add(h, device.linear(sa, weight: a.outWeight, bias: a.outBias)),
                                      weight: a.lnWeight, bias: a.lnBias, eps: eps)
             let c = layer.cross

@@ -267,8 +267,8 @@ public struct GPT2: Sendable {
             let q = try device.splitHeads(parts[0], heads: config.nHead)
             let k = try device.splitHeads(parts[1], heads: config.nHead)
             let v = try device.splitHeads(parts[2], heads: config.nHead)
-            let (ck, cv) = try cache.append(layer: i, keys: k, values: v)
-            let attn = try device.scaledDotProductAttention(query: q, key: ck, value: cv, mask: mask, causal: true)
+            let kv = try cache.append(layer: i, keys: k, values: v)
+            let attn = try device.scaledDotProductAttention(query: q, cached: kv, mask: mask, causal: true)
             let merged = try device.mergeHeads(attn)
             h = try device.add(h, device.linear(merged, weight: block.attnProjWeight, bias: block.attnProjBias))
             if let afterAttention { h = try afterAttention(i, h) }

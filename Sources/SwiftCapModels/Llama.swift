@@ -220,13 +220,13 @@ public struct Llama: Sendable {
             let q = try rotary(device.linear(a, weight: block.wq), heads: config.heads, start: past, device: device)
             let k = try rotary(device.linear(a, weight: block.wk), heads: config.kvHeads, start: past, device: device)
             let v = try device.linear(a, weight: block.wv)
-            let (ck, cv) = try cache.append(layer: i, keys: device.splitHeads(k, heads: config.kvHeads),
-                                            values: device.splitHeads(v, heads: config.kvHeads))
+            let kv = try cache.append(layer: i, keys: device.splitHeads(k, heads: config.kvHeads),
+                                      values: device.splitHeads(v, heads: config.kvHeads))
             // Grouped-query attention: each kv head serves `group` consecutive query heads.
-            let keys = group == 1 ? ck : try device.indexSelect(ck, dim: 1, indices: repeatIndex)
-            let values = group == 1 ? cv : try device.indexSelect(cv, dim: 1, indices: repeatIndex)
+            let keys = group == 1 ? kv.keys : try device.indexSelect(kv.keys, dim: 1, indices: repeatIndex)
+            let values = group == 1 ? kv.values : try device.indexSelect(kv.values, dim: 1, indices: repeatIndex)
             let attn = try device.scaledDotProductAttention(query: device.splitHeads(q, heads: config.heads),
-                                                            key: keys, value: values, causal: true)
+                                                            key: keys, value: values, causal: true, keyRows: kv.rows)
             h = try device.add(h, device.linear(device.mergeHeads(attn), weight: block.wo))
             let m = try device.rmsNorm(h, weight: block.ffnNorm, eps: config.rmsEps)
             let gate = device.silu(try device.linear(m, weight: block.wGate))

@@ -86,11 +86,12 @@ final class OpsTests: XCTestCase {
         var steps: [Tensor] = []
         var pos = 0
         for len in [4] + Array(repeating: 1, count: s - 4) {
-            let (ck, cv) = try cache.append(layer: 1, keys: k.narrowed(dim: 2, start: pos, length: len),
-                                            values: v.narrowed(dim: 2, start: pos, length: len))
-            XCTAssertEqual(ck.shape, [b, h, pos + len, d])
+            let kv = try cache.append(layer: 1, keys: k.narrowed(dim: 2, start: pos, length: len),
+                                      values: v.narrowed(dim: 2, start: pos, length: len))
+            XCTAssertEqual(kv.keys.shape, [b, h, pos + len, d])
+            XCTAssertNil(kv.rows)
             steps.append(try device.scaledDotProductAttention(query: q.narrowed(dim: 2, start: pos, length: len),
-                                                               key: ck, value: cv, causal: true))
+                                                               cached: kv, causal: true))
             pos += len
         }
         XCTAssertEqual(cache.length(layer: 1), s)
@@ -114,6 +115,57 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(b.keys(layer: 0)?.shape, [3, 1, 3, 2])
         XCTAssertEqual(b.keys(layer: 0)?.scalars, [4, 5, 6, 7, 9, 9, 4, 5, 6, 7, 9, 9, 0, 1, 2, 3, 9, 9])
         XCTAssertThrowsError(try b.reorder(batch: [3], device: device))
+    }
+
+    /// Beam reorders move index lists, not keys: after random reorders (repeats, drops, a fan-out that needs
+    /// new buffers) and appends of 1 and 9 positions, attention through the cache (both the few-query and the
+    /// two-GEMM many-query paths) equals attention over explicitly copied per-row histories, and
+    /// `keys(layer:)` returns those histories.
+    func testReorderedCacheEqualsCopiedHistories() throws {
+        var rng = SplitMix64(seed: 5)
+        func random(_ shape: [Int]) -> Tensor { Tensor((0..<shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 }, shape: shape) }
+        let (h, d) = (2, 8)
+        var cache = KVCache(layers: 1)
+        // Reference: each batch row's keys/values as [h, t, d] tensors, copied on every reorder.
+        var histK: [Tensor] = [], histV: [Tensor] = []
+        var batch = 1
+        var sawRowMap = false
+        for (step, len) in [3, 1, 1, 9, 1, 1, 1, 9, 1].enumerated() {
+            if step > 0 {
+                // A reorder: the first one fans 1 row out to 3, later ones repeat, permute or drop rows.
+                let newBatch = step == 1 ? 3 : (step == 6 ? 2 : (step == 7 ? 3 : batch))
+                let idx = (0..<newBatch).map { _ in Int(rng.next() % UInt64(batch)) }
+                try cache.reorder(batch: idx, device: device)
+                histK = idx.map { histK[$0] }
+                histV = idx.map { histV[$0] }
+                batch = newBatch
+            }
+            let k = random([batch, h, len, d]), v = random([batch, h, len, d]), q = random([batch, h, len, d])
+            let kv = try cache.append(layer: 0, keys: k, values: v)
+            sawRowMap = sawRowMap || kv.rows != nil
+            for r in 0..<batch {
+                let kr = try k.narrowed(dim: 0, start: r, length: 1).reshaped([h, len, d])
+                let vr = try v.narrowed(dim: 0, start: r, length: 1).reshaped([h, len, d])
+                if histK.indices.contains(r) {
+                    histK[r] = try device.concat([histK[r], kr], dim: 1)
+                    histV[r] = try device.concat([histV[r], vr], dim: 1)
+                } else {
+                    histK.append(kr)
+                    histV.append(vr)
+                }
+            }
+            let refK = try device.concat(histK.map { try $0.reshaped([1] + $0.shape) }, dim: 0)
+            let refV = try device.concat(histV.map { try $0.reshaped([1] + $0.shape) }, dim: 0)
+            let expected = try device.scaledDotProductAttention(query: q, key: refK, value: refV, causal: true)
+            let got = try device.scaledDotProductAttention(query: q, cached: kv, causal: true)
+            XCTAssertLessThanOrEqual(try got.maxAbsDifference(expected), 1e-6, "step \(step) (\(len) new positions)")
+            XCTAssertEqual(cache.keys(layer: 0)?.scalars, refK.scalars, "step \(step)")
+            XCTAssertEqual(cache.values(layer: 0)?.scalars, refV.scalars, "step \(step)")
+        }
+        XCTAssertTrue(sawRowMap, "the reorders were followed by index lists, not copies")
+        XCTAssertThrowsError(try device.scaledDotProductAttention(query: random([2, h, 1, d]), key: random([3, h, 4, d]),
+                                                                  value: random([3, h, 4, d]), keyRows: [[0, 1, 2, 3], [0, 1, 2, 3]]),
+                             "a key row outside the tensors is refused")
     }
 
     /// The 8-lane exp and erf against double-precision libm over their whole useful range.

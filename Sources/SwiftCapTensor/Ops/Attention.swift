@@ -16,21 +16,39 @@ extension Device {
     ///
     /// Inputs may be strided views (head splits, cache windows) as long as the last dimension is
     /// unit-stride; otherwise they are copied. Work is split over (batch, head, query) rows.
+    /// - keyRows: keys/values laid out by a reordered `KVCache` (`CachedKeysValues.rows`): batch row b reads
+    ///   key position t from row `keyRows[b][t]` of `key` and `value`, which may then hold more rows than the batch.
     public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil,
-                                          causal: Bool = false, scale: Float? = nil) throws -> Tensor {
+                                          causal: Bool = false, scale: Float? = nil, keyRows: [[Int32]]? = nil) throws -> Tensor {
         try scaledDotProductAttention(query: query, key: key, value: value, mask: mask, causal: causal, scale: scale,
-                                      vectorized: vectorKernelsByDefault)
+                                      keyRows: keyRows, vectorized: vectorKernelsByDefault)
+    }
+
+    /// Attention over what a `KVCache` returned for this layer.
+    public func scaledDotProductAttention(query: Tensor, cached: CachedKeysValues, mask: Tensor? = nil,
+                                          causal: Bool = false, scale: Float? = nil) throws -> Tensor {
+        try scaledDotProductAttention(query: query, key: cached.keys, value: cached.values, mask: mask, causal: causal,
+                                      scale: scale, keyRows: cached.rows, vectorized: vectorKernelsByDefault)
     }
 
     func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, causal: Bool, scale: Float?,
-                                   vectorized vec: Bool) throws -> Tensor {
+                                   keyRows: [[Int32]]? = nil, vectorized vec: Bool) throws -> Tensor {
         guard query.rank == 4, key.rank == 4, value.rank == 4 else {
             throw TensorError.invalidArgument(op: "attention", "q, k, v must be rank 4 [batch, heads, seq, dim]; got \(query.shape), \(key.shape), \(value.shape)")
         }
         let b = query.shape[0], h = query.shape[1], sq = query.shape[2], d = query.shape[3]
         let sk = key.shape[2], dv = value.shape[3]
-        guard key.shape == [b, h, sk, d], value.shape[0] == b, value.shape[1] == h, value.shape[2] == sk else {
+        let kb = keyRows == nil ? b : key.shape[0]   // rows of the key/value tensors
+        guard key.shape == [kb, h, sk, d], value.shape[0] == kb, value.shape[1] == h, value.shape[2] == sk else {
             throw TensorError.shapeMismatch(op: "attention", "q \(query.shape), k \(key.shape), v \(value.shape)")
+        }
+        // Row of key/value that batch row bi reads at position j.
+        var rowTable: [Int] = []
+        if let keyRows {
+            guard keyRows.count == b, keyRows.allSatisfy({ $0.count == sk && $0.allSatisfy { $0 >= 0 && Int($0) < kb } }) else {
+                throw TensorError.shapeMismatch(op: "attention", "key rows for \(keyRows.count) batch rows x \(keyRows.first?.count ?? 0) positions; need \(b) x \(sk) within \(kb) rows")
+            }
+            rowTable = keyRows.flatMap { $0.map(Int.init) }
         }
         if causal && sk < sq {
             throw TensorError.invalidArgument(op: "attention", "causal attention with \(sq) queries but only \(sk) keys")
@@ -64,10 +82,24 @@ extension Device {
         if sq >= 8 && sk >= 8 && qs[2] >= d && ks[2] >= d && vs[2] >= dv {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: sq * sk)
             defer { scores.deallocate() }
+            // With key rows, each (batch row, head)'s keys and values are gathered first.
+            let kTmp = rowTable.isEmpty ? nil : UnsafeMutablePointer<Float>.allocate(capacity: sk * d)
+            let vTmp = rowTable.isEmpty ? nil : UnsafeMutablePointer<Float>.allocate(capacity: sk * dv)
+            defer { kTmp?.deallocate(); vTmp?.deallocate() }
             for bh in 0..<(b * h) {
                 let bi = bh / h, hi = bh % h
+                var kPtr = pk + bi * ks[0] + hi * ks[1], ldk = ks[2]
+                var vPtr = pv + bi * vs[0] + hi * vs[1], ldv = vs[2]
+                if let kTmp, let vTmp {
+                    for j in 0..<sk {
+                        let r = rowTable[bi * sk + j]
+                        (kTmp + j * d).update(from: pk + r * ks[0] + hi * ks[1] + j * ks[2], count: d)
+                        (vTmp + j * dv).update(from: pv + r * vs[0] + hi * vs[1] + j * vs[2], count: dv)
+                    }
+                    (kPtr, ldk, vPtr, ldv) = (UnsafePointer(kTmp), d, UnsafePointer(vTmp), dv)
+                }
                 gemm.sgemm(transA: false, transB: true, m: sq, n: sk, k: d, alpha: s,
-                           a: pq + bi * qs[0] + hi * qs[1], lda: qs[2], b: pk + bi * ks[0] + hi * ks[1], ldb: ks[2],
+                           a: pq + bi * qs[0] + hi * qs[1], lda: qs[2], b: kPtr, ldb: ldk,
                            beta: 0, c: scores, ldc: sk)
                 parallelFor(sq, costPerItem: sk * 8) { start, end in
                     for i in start..<end {
@@ -83,7 +115,7 @@ extension Device {
                     }
                 }
                 gemm.sgemm(transA: false, transB: false, m: sq, n: dv, k: sk, alpha: 1,
-                           a: scores, lda: sk, b: pv + bi * vs[0] + hi * vs[1], ldb: vs[2],
+                           a: scores, lda: sk, b: vPtr, ldb: ldv,
                            beta: 0, c: po + bh * sq * dv, ldc: dv)
             }
             withExtendedLifetime((q.storage, k.storage, v.storage, mc?.storage)) {}
@@ -99,7 +131,14 @@ extension Device {
                 let kBase = pk + bi * ks[0] + hi * ks[1]
                 let vBase = pv + bi * vs[0] + hi * vs[1]
                 let visible = causal ? shift + i + 1 : sk
-                for j in 0..<visible { scores[j] = dotRow(qRow, kBase + j * ks[2], d, vec) * s }
+                if rowTable.isEmpty {
+                    for j in 0..<visible { scores[j] = dotRow(qRow, kBase + j * ks[2], d, vec) * s }
+                } else {
+                    for j in 0..<visible {
+                        let r = rowTable[bi * sk + j]
+                        scores[j] = dotRow(qRow, pk + r * ks[0] + hi * ks[1] + j * ks[2], d, vec) * s
+                    }
+                }
                 if visible < sk { (scores + visible).update(repeating: -Float.infinity, count: sk - visible) }
                 if let pm {
                     let mRow = pm + bi * ms[0] + hi * ms[1] + i * ms[2]
@@ -115,7 +154,7 @@ extension Device {
                 for j in 0..<sk {
                     let p = scores[j]
                     if p == 0 { continue }
-                    let vRow = vBase + j * vs[2]
+                    let vRow = rowTable.isEmpty ? vBase + j * vs[2] : pv + rowTable[bi * sk + j] * vs[0] + hi * vs[1] + j * vs[2]
                     for c in 0..<dv { o[c] += p * vRow[c] }
                 }
             }
@@ -157,15 +196,33 @@ public enum KVCacheError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// What `KVCache.append` returns for one layer: every cached position's keys and values, and (after beam
+/// reorders) which physical row of them each batch row reads at each position.
+public struct CachedKeysValues: Sendable {
+    /// [rows, heads, length, headDim]
+    public var keys: Tensor
+    /// [rows, heads, length, valueDim]
+    public var values: Tensor
+    /// nil: batch row b is row b of `keys`/`values`; else `rows[b][t]`, for every batch row b and position t.
+    public var rows: [[Int32]]?
+}
+
 /// Cached keys and values of every attention layer, for incremental decoding. A value type: copies
 /// are independent (storage is copied on write when shared). Each layer holds
 /// keys [batch, heads, length, headDim] and values [batch, heads, length, valueDim] in a buffer that
 /// grows geometrically, so appending one token does not copy the whole history.
 public struct KVCache: Sendable {
     struct Layer: Sendable {
-        var keys: Tensor     // [batch, heads, capacity, headDim]
-        var values: Tensor   // [batch, heads, capacity, valueDim]
+        var keys: Tensor     // [physical rows, heads, capacity, headDim]
+        var values: Tensor   // [physical rows, heads, capacity, valueDim]
         var length: Int
+        /// Beam reorders are not copied: `rows[b][t]` is the physical row holding logical row b's position t
+        /// (nil: row b is physical row b everywhere). Position t < length of a physical row is never
+        /// written again, and logical row b writes its new positions into physical row b, so reordering
+        /// only permutes these small index lists.
+        var rows: [[Int32]]? = nil
+
+        var batch: Int { rows?.count ?? keys.shape[0] }
     }
 
     var layers: [Layer?]
@@ -188,9 +245,11 @@ public struct KVCache: Sendable {
     public func length(layer: Int) -> Int { layers.indices.contains(layer) ? (layers[layer]?.length ?? 0) : 0 }
 
     /// Appends new keys [batch, heads, t, headDim] and values [batch, heads, t, valueDim] to `layer`
-    /// and returns views of everything cached for that layer: [batch, heads, length, dim].
+    /// and returns everything cached for that layer: keys [rows, heads, length, headDim] and values, with
+    /// `rows` nil when row b of the batch is row b of the tensors, else the physical row of every (batch row,
+    /// position) after beam reorders; pass it to `scaledDotProductAttention(keyRows:)`.
     @discardableResult
-    public mutating func append(layer: Int, keys: Tensor, values: Tensor) throws -> (keys: Tensor, values: Tensor) {
+    public mutating func append(layer: Int, keys: Tensor, values: Tensor) throws -> CachedKeysValues {
         guard layers.indices.contains(layer) else {
             throw KVCacheError.layerOutOfRange(layer: layer, layers: layers.count)
         }
@@ -202,11 +261,11 @@ public struct KVCache: Sendable {
         var entry: Layer
         if let existing = layers[layer] {
             let ek = existing.keys.shape, ev = existing.values.shape
-            guard ek[0] == b, ek[1] == h, ek[3] == dk else {
-                throw KVCacheError.shapeMismatch(layer: layer, expected: [ek[0], ek[1], -1, ek[3]], actual: keys.shape)
+            guard existing.batch == b, ek[1] == h, ek[3] == dk else {
+                throw KVCacheError.shapeMismatch(layer: layer, expected: [existing.batch, ek[1], -1, ek[3]], actual: keys.shape)
             }
             guard ev[3] == dv else {
-                throw KVCacheError.shapeMismatch(layer: layer, expected: [ev[0], ev[1], -1, ev[3]], actual: values.shape)
+                throw KVCacheError.shapeMismatch(layer: layer, expected: [existing.batch, ev[1], -1, ev[3]], actual: values.shape)
             }
             entry = existing
         } else {
@@ -221,21 +280,26 @@ public struct KVCache: Sendable {
         }
         KVCache.write(&entry.keys, keys, at: entry.length)
         KVCache.write(&entry.values, values, at: entry.length)
+        if entry.rows != nil {
+            for r in 0..<b { entry.rows![r].append(contentsOf: repeatElement(Int32(r), count: t)) }
+        }
         entry.length = needed
         layers[layer] = entry
-        return (try entry.keys.narrowed(dim: 2, start: 0, length: needed),
-                try entry.values.narrowed(dim: 2, start: 0, length: needed))
+        return CachedKeysValues(keys: try entry.keys.narrowed(dim: 2, start: 0, length: needed),
+                                values: try entry.values.narrowed(dim: 2, start: 0, length: needed), rows: entry.rows)
     }
 
-    /// Cached keys of `layer`: [batch, heads, length, headDim] (nil when empty).
+    /// Cached keys of `layer`: [batch, heads, length, headDim] in batch order (nil when empty).
     public func keys(layer: Int) -> Tensor? {
         guard layers.indices.contains(layer), let e = layers[layer] else { return nil }
+        if let rows = e.rows { return KVCache.gather(e.keys, rows: rows, length: e.length, capacity: e.length) }
         return try? e.keys.narrowed(dim: 2, start: 0, length: e.length)
     }
 
-    /// Cached values of `layer`: [batch, heads, length, valueDim] (nil when empty).
+    /// Cached values of `layer`: [batch, heads, length, valueDim] in batch order (nil when empty).
     public func values(layer: Int) -> Tensor? {
         guard layers.indices.contains(layer), let e = layers[layer] else { return nil }
+        if let rows = e.rows { return KVCache.gather(e.values, rows: rows, length: e.length, capacity: e.length) }
         return try? e.values.narrowed(dim: 2, start: 0, length: e.length)
     }
 
@@ -249,29 +313,48 @@ public struct KVCache: Sendable {
             leftPadding = indices.map { pad[$0] }
         }
         for l in layers.indices {
-            guard let e = layers[l] else { continue }
-            let batch = e.keys.shape[0]
+            guard var e = layers[l] else { continue }
+            let batch = e.batch
             for i in indices where i < 0 || i >= batch {
                 throw IndexError.outOfRange(op: "KVCache.reorder", index: i, count: batch)
             }
             // Beams that all continue themselves: nothing moves.
             if indices.count == batch && indices.indices.allSatisfy({ indices[$0] == $0 }) { continue }
-            layers[l] = Layer(keys: KVCache.gather(e.keys, rows: indices, length: e.length),
-                              values: KVCache.gather(e.values, rows: indices, length: e.length),
-                              length: e.length)
+            let current = e.rows ?? (0..<batch).map { Array(repeating: Int32($0), count: e.length) }
+            let rows = indices.map { current[$0] }
+            if indices.count <= e.keys.shape[0] {
+                // Logical row b keeps writing into physical row b: only the index lists move.
+                e.rows = rows
+                layers[l] = e
+            } else {
+                // More rows than the buffers hold (a prompt fanned out to its beams): copy into new buffers.
+                let cap = e.keys.shape[2]
+                layers[l] = Layer(keys: KVCache.gather(e.keys, rows: rows, length: e.length, capacity: cap),
+                                  values: KVCache.gather(e.values, rows: rows, length: e.length, capacity: cap),
+                                  length: e.length)
+            }
         }
     }
 
-    /// Rows `rows` of a [batch, heads, capacity, d] buffer at the same capacity, copying only the first
-    /// `length` positions (the rest of the capacity is not read before being written).
-    private static func gather(_ buffer: Tensor, rows: [Int], length: Int) -> Tensor {
+    /// A [rows.count, heads, capacity, d] buffer whose row b, position t < length is position t of physical row
+    /// rows[b][t] of `buffer` (the rest of the capacity is not read before being written).
+    static func gather(_ buffer: Tensor, rows: [[Int32]], length: Int, capacity: Int) -> Tensor {
         let s = buffer.shape
         let heads = s[1], cap = s[2], d = s[3]
-        let out = Tensor(zeros: [rows.count, heads, cap, d])
+        let out = Tensor(zeros: [rows.count, heads, capacity, d])
         let src = buffer.contiguousPointer, dst = out.contiguousPointer
-        for (i, r) in rows.enumerated() {
+        for (i, map) in rows.enumerated() {
             for h in 0..<heads {
-                (dst + ((i * heads + h) * cap) * d).update(from: src + ((r * heads + h) * cap) * d, count: length * d)
+                let o = dst + ((i * heads + h) * capacity) * d
+                var t = 0
+                while t < length {
+                    // Runs of positions from one physical row are copied at once.
+                    let r = Int(map[t])
+                    var end = t + 1
+                    while end < length && map[end] == map[t] { end += 1 }
+                    (o + t * d).update(from: src + ((r * heads + h) * cap + t) * d, count: (end - t) * d)
+                    t = end
+                }
             }
         }
         withExtendedLifetime(buffer.storage) {}
@@ -298,7 +381,8 @@ public struct KVCache: Sendable {
         buffer.withUnsafeMutableBufferPointer { dst in
             guard let base = dst.baseAddress else { return }
             let src = nc.contiguousPointer
-            for bh in 0..<(s[0] * s[1]) {
+            // Rows 0..<new.shape[0] (a reordered cache may hold more physical rows than its batch).
+            for bh in 0..<(new.shape[0] * s[1]) {
                 (base + (bh * cap + position) * d).update(from: src + bh * t * d, count: t * d)
             }
         }
