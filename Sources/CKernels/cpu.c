@@ -11,11 +11,12 @@ size_t sc_heap_bytes_in_use(void) {
 #endif
 }
 uint64_t sc_read_checksum(const void *p, size_t n) {
+    // One running sum over consecutive words: compilers vectorize it into contiguous vector loads and adds
+    // (an 8-way split of the sum was turned into gathers by clang, at a quarter of the bandwidth).
     const uint64_t *w = (const uint64_t *)p;
-    uint64_t s[8] = {0};
-    for (size_t i = 0; i + 8 <= n / 8; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += w[i + j];
-    return s[0] ^ s[1] ^ s[2] ^ s[3] ^ s[4] ^ s[5] ^ s[6] ^ s[7];
+    uint64_t s = 0;
+    for (size_t i = 0; i < n / 8; i++) s += w[i];
+    return s;
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
